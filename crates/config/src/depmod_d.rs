@@ -1,0 +1,1 @@
+//! depmod.d: `search`, `override`, `external`, `exclude` (kmod-formats §5.2).

@@ -1,0 +1,1 @@
+//! The one integration test binary: differential tests against Debian's kmod.

@@ -1,0 +1,2 @@
+//! Project chores: `cargo xtask test|bench|fuzz-build|bless`.
+fn main() {}
