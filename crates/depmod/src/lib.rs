@@ -66,3 +66,18 @@ pub trait Reporter {
     /// Bytes for stdout (`-n` outputs, `-v` "needs" lines).
     fn stdout(&mut self, bytes: &[u8]);
 }
+
+/// A run that ends with exit status 1. `Display` is kmod's message text (no prefix);
+/// `level()` is how kmod prints it (FATAL for most, ERROR for cycles / bad version).
+#[derive(Debug, thiserror::Error)]
+#[error("{text}")]
+pub struct DepmodError {
+    pub level: Level,
+    pub text: String,
+}
+
+/// Run depmod: exit status 0 on Ok, 1 on Err (after the error is printed by the caller).
+pub fn run(opts: &Options, reporter: &mut dyn Reporter) -> Result<(), DepmodError> {
+    let _ = (opts, reporter);
+    todo!("depmod helper")
+}
