@@ -328,10 +328,13 @@ impl<'a> Index<'a> {
         if visit == Visit::PreOrder && start.has_values() {
             on_values(&key, &start);
         }
+        // Once the budget is spent no further node is entered; the stack still unwinds.
+        let mut exhausted = false;
         while let Some(frame) = stack.last_mut() {
             key.truncate(frame.key_len);
             let parent = frame.node;
             let next_child = (frame.next..parent.child_count())
+                .filter(|_| !exhausted)
                 .find_map(|i| Some((i, self.node(parent.child_word(i))?)));
             let Some((i, child)) = next_child else {
                 if visit == Visit::PostOrder && parent.has_values() {
@@ -342,7 +345,8 @@ impl<'a> Index<'a> {
             };
             frame.next = i + 1;
             if !budget.charge(&child) {
-                return;
+                exhausted = true;
+                continue;
             }
             let edge = usize::from(parent.first)
                 .checked_add(i)
@@ -415,5 +419,233 @@ impl<'a> Index<'a> {
             node.values = rest;
         }
         Some(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::{IndexWriter, Layout};
+
+    const LAYOUTS: [Layout; 2] = [Layout::PreOrder, Layout::PostOrder];
+
+    fn build(entries: &[(&str, &str, u32)], layout: Layout) -> Vec<u8> {
+        let mut w = IndexWriter::new();
+        for (k, v, p) in entries {
+            w.insert(k.as_bytes(), v.as_bytes(), *p);
+        }
+        w.to_bytes(layout)
+    }
+
+    fn names(values: &[Value<'_>]) -> Vec<String> {
+        values
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.value).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn header_is_checked() {
+        assert_eq!(Index::new(b"").err(), Some(IndexError::TooShort));
+        assert_eq!(
+            Index::new(&[0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1, 0, 0, 0]).err(),
+            Some(IndexError::TooShort)
+        );
+        let old_magic = [0xb0, 0x07, 0xfa, 0x57, 0, 2, 0, 1, 0, 0, 0, 12];
+        assert_eq!(Index::new(&old_magic).err(), Some(IndexError::BadMagic));
+        let v3 = [0xb0, 0x07, 0xf4, 0x57, 0, 3, 0, 1, 0, 0, 0, 12];
+        assert_eq!(Index::new(&v3).err(), Some(IndexError::BadVersion));
+        // Only the major half of the version is checked.
+        let minor = [0xb0, 0x07, 0xf4, 0x57, 0, 2, 0xff, 0xff, 0, 0, 0, 12];
+        assert!(Index::new(&minor).is_ok());
+    }
+
+    #[test]
+    fn empty_index_finds_nothing() {
+        let bytes = IndexWriter::new().to_bytes(Layout::PostOrder);
+        let idx = Index::new(&bytes).unwrap();
+        assert_eq!(idx.lookup(b""), None);
+        assert!(idx.lookup_wildcard(b"x").is_empty());
+        assert!(idx.dump().is_empty());
+    }
+
+    #[test]
+    fn exact_lookup_returns_the_first_value() {
+        let entries = [
+            ("crc32c", "crc32c_generic", 1),
+            ("crc32", "crc32_generic", 2),
+            ("crc32c", "crc32c_intel", 0),
+        ];
+        for layout in LAYOUTS {
+            let bytes = build(&entries, layout);
+            let idx = Index::new(&bytes).unwrap();
+            assert_eq!(idx.lookup(b"crc32c"), Some(&b"crc32c_intel"[..]));
+            assert_eq!(idx.lookup(b"crc32"), Some(&b"crc32_generic"[..]));
+            assert_eq!(idx.lookup(b"crc"), None, "inside a prefix");
+            assert_eq!(idx.lookup(b"c"), None, "intermediate node");
+            assert_eq!(idx.lookup(b"crc32cx"), None);
+            assert_eq!(idx.lookup(b"x"), None);
+            assert_eq!(
+                names(&idx.lookup_all(b"crc32c")),
+                ["crc32c_intel", "crc32c_generic"]
+            );
+        }
+    }
+
+    /// kmod-formats §1.8: `m1.alias=same`, `m2.alias=same`, `m3.alias=s*` give
+    /// `m1 m2 m3` with the mmap reader and `m2 m1 m3` with the stdio reader.
+    #[test]
+    fn readers_order_equal_priorities_differently() {
+        let entries = [("same", "m1", 0), ("same", "m2", 0), ("s*", "m3", 0)];
+        for layout in LAYOUTS {
+            let bytes = build(&entries, layout);
+            let mmap = Index::new(&bytes).unwrap();
+            assert_eq!(names(&mmap.lookup_wildcard(b"same")), ["m1", "m2", "m3"]);
+            let stdio = Index::new(&bytes).unwrap().with_order(ValueOrder::Stdio);
+            assert_eq!(names(&stdio.lookup_wildcard(b"same")), ["m2", "m1", "m3"]);
+            // Exact lookups see the same difference.
+            assert_eq!(mmap.lookup(b"same"), Some(&b"m2"[..]));
+            assert_eq!(stdio.lookup(b"same"), Some(&b"m1"[..]));
+        }
+    }
+
+    #[test]
+    fn wildcard_results_ascend_by_priority() {
+        let entries = [
+            ("pci:v00008086d*", "e1000e", 7),
+            ("pci:v*", "generic", 3),
+            ("pci:v00008086d00001000*", "e1000", 5),
+            ("pci:v00008086d00001000", "exact", 9),
+            ("pci:x*", "other", 1),
+        ];
+        for layout in LAYOUTS {
+            let bytes = build(&entries, layout);
+            let idx = Index::new(&bytes).unwrap();
+            assert_eq!(
+                names(&idx.lookup_wildcard(b"pci:v00008086d00001000")),
+                ["generic", "e1000", "e1000e", "exact"]
+            );
+            assert_eq!(names(&idx.lookup_wildcard(b"pci:v1")), ["generic"]);
+            assert!(idx.lookup_wildcard(b"usb:v1").is_empty());
+        }
+    }
+
+    #[test]
+    fn wildcard_literal_part_is_compared_byte_for_byte() {
+        // The part before the first `*`, `?` or `[` is not a pattern: `\` is literal there.
+        let entries = [("a\\b*", "esc", 0)];
+        for layout in LAYOUTS {
+            let bytes = build(&entries, layout);
+            let idx = Index::new(&bytes).unwrap();
+            assert!(idx.lookup_wildcard(b"ab").is_empty());
+            assert_eq!(names(&idx.lookup_wildcard(b"a\\bc")), ["esc"]);
+        }
+    }
+
+    #[test]
+    fn dump_is_pre_order_sorted_by_key() {
+        let entries = [
+            ("b", "2", 0),
+            ("ab", "1", 0),
+            ("a", "0", 0),
+            ("a", "0b", 1),
+            ("abc", "3", 0),
+        ];
+        for layout in LAYOUTS {
+            let bytes = build(&entries, layout);
+            let idx = Index::new(&bytes).unwrap();
+            let dump: Vec<(String, String)> = idx
+                .dump()
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8(k).unwrap(),
+                        String::from_utf8(v.to_vec()).unwrap(),
+                    )
+                })
+                .collect();
+            let want = [
+                ("a", "0"),
+                ("a", "0b"),
+                ("ab", "1"),
+                ("abc", "3"),
+                ("b", "2"),
+            ];
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(dump, want);
+            let prios: Vec<u32> = idx.dump_values().iter().map(|(_, v)| v.priority).collect();
+            assert_eq!(prios, [0, 1, 0, 0, 0]);
+        }
+    }
+
+    fn header(root: u32) -> Vec<u8> {
+        let mut v = vec![0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1];
+        v.extend_from_slice(&root.to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn malformed_nodes_are_absent() {
+        // Root offset past the end, and offset 0 with flags.
+        for root in [0x4000_0100, FLAG_VALUES, 0x2000_000c] {
+            let bytes = header(root);
+            let idx = Index::new(&bytes).unwrap();
+            assert_eq!(idx.lookup(b""), None);
+            assert!(idx.dump().is_empty());
+            assert!(idx.lookup_wildcard(b"a").is_empty());
+        }
+        // first > last, child byte >= 128, missing prefix terminator, short child array.
+        let bodies: [&[u8]; 4] = [b"\x62\x61\0\0\0\0", b"\x80\x81", b"abc", b"\x61\x62\0\0"];
+        for (body, flags) in bodies
+            .iter()
+            .zip([FLAG_CHILDS, FLAG_CHILDS, FLAG_PREFIX, FLAG_CHILDS])
+        {
+            let mut bytes = header(12 | flags);
+            bytes.extend_from_slice(body);
+            let idx = Index::new(&bytes).unwrap();
+            assert_eq!(idx.lookup(b"a"), None);
+            assert!(idx.dump().is_empty());
+            assert!(idx.lookup_wildcard(b"abc").is_empty());
+        }
+    }
+
+    #[test]
+    fn truncated_value_list_ends_early() {
+        let mut bytes = header(12 | FLAG_VALUES);
+        bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]); // claims 4 billion values
+        bytes.extend_from_slice(&[0, 0, 0, 1]);
+        bytes.extend_from_slice(b"one\0");
+        bytes.extend_from_slice(&[0, 0, 0, 2]);
+        bytes.extend_from_slice(b"cut"); // no terminator
+        let idx = Index::new(&bytes).unwrap();
+        assert_eq!(idx.lookup(b""), Some(&b"one"[..]));
+        assert_eq!(names(&idx.lookup_all(b"")), ["one"]);
+        assert_eq!(idx.dump().len(), 1);
+    }
+
+    #[test]
+    fn cycles_end_within_the_budget() {
+        // A root with prefix "*", values, and 128 children all pointing back at itself.
+        let mut bytes = header(12 | FLAG_PREFIX | FLAG_CHILDS | FLAG_VALUES);
+        bytes.extend_from_slice(b"*\0");
+        bytes.extend_from_slice(&[0, 127]);
+        for _ in 0..128 {
+            bytes.extend_from_slice(&(12 | FLAG_PREFIX | FLAG_CHILDS | FLAG_VALUES).to_be_bytes());
+        }
+        bytes.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]);
+        bytes.extend_from_slice(b"loop\0");
+        let idx = Index::new(&bytes).unwrap();
+        let found = idx.lookup_wildcard(b"anything");
+        assert!(!found.is_empty());
+        assert!(found.len() <= bytes.len());
+        let dump = idx.dump();
+        assert!(!dump.is_empty() && dump.len() <= bytes.len());
+        assert_eq!(idx.lookup(b"*"), Some(&b"loop"[..]));
+        // Exact lookups consume a key byte per step: a long key through the cycle ends.
+        let key: Vec<u8> = b"*a*".iter().copied().cycle().take(3000).collect();
+        assert_eq!(idx.lookup(&key), None);
     }
 }
