@@ -76,7 +76,7 @@ proptest! {
         let mut bytes = vec![0xb0, 0x07, 0xf4, 0x57, 0, 2, 0, 1];
         // Keep the root inside the file most of the time.
         let len = u32::try_from(12 + body.len()).unwrap();
-        let root = (root & 0xF000_0000) | (root & 0x0FFF_FFFF) % (len + 4);
+        let root = (root & 0xF000_0000) | ((root & 0x0FFF_FFFF) % (len + 4));
         bytes.extend_from_slice(&root.to_be_bytes());
         bytes.extend_from_slice(&body);
         query_all(&bytes, &subjects);
