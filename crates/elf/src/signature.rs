@@ -3,7 +3,7 @@
 //! Layout (kmod-tools §11.5): `[module][signer][key id][signature][struct module_signature]
 //! ["~Module signature appended~\n"]`. Legacy PGP/X509 trailers carry the fields directly;
 //! PKCS#7 trailers carry a DER `SignedData` whose first `SignerInfo` gives the signer (issuer
-//! commonName), the key (serial number), the digest algorithm and the signature value.
+//! commonName, else the issuer's last attribute), the key (serial number), the digest algorithm and the signature value.
 //!
 //! kmod 30 names the digest with the kernel's own list of nine hash algorithms (md4, md5,
 //! sha1, rmd160, sha256, sha384, sha512, sha224, sm3) and treats a PKCS#7 signature with any
@@ -142,14 +142,17 @@ fn parse_pkcs7(der_bytes: &[u8]) -> Option<Signature> {
     else {
         return None;
     };
-    let cn = issuer
+    // The first commonName; without one, kmod 30 prints the issuer's last attribute
+    // (checked with the oracle: O=a,OU=b gives "b"); an empty issuer gives "".
+    let signer_name = issuer
         .iter()
         .find(|atv| atv.oid == const_oids::COMMON_NAME)
+        .or_else(|| issuer.iter().last())
         .map(|atv| atv.value.value().to_vec())
         .unwrap_or_default();
     Some(Signature {
         id: SignatureId::Pkcs7,
-        signer: cn,
+        signer: signer_name,
         key: strip_leading_zeros(serial_number.as_bytes()).to_vec(),
         hash_algo: digest_name(&signer.digest_alg.oid)?.to_string(),
         signature: signer.signature.as_bytes().to_vec(),

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use modkit_elf::synth::{Class, CrcStyle, Endian, ModuleBuilder, SignatureSpec};
+use modkit_elf::synth::{
+    pkcs7_der_with_issuer, Class, CrcStyle, Endian, ModuleBuilder, SignatureSpec,
+};
 use modkit_elf::{decompress, Binding, Compression, Module, Signature, SignatureId};
 
 const MODINFO: &str = "/sbin/modinfo";
@@ -176,6 +178,28 @@ fn signature_variants_match_modinfo() {
     for oid in digests {
         specs.push(SignatureSpec::pkcs7(b"CN for digest", &[0x01; 20], oid, &[0x11; 100]).unwrap());
     }
+    // Issuer shapes: CN after another RDN, no CN, two CNs, empty issuer.
+    let issuers: [&[(&str, &[u8])]; 6] = [
+        &[("2.5.4.10", b"Org"), ("2.5.4.3", b"Second")],
+        &[("2.5.4.10", b"Org only")],
+        &[("2.5.4.10", b"OrgA"), ("2.5.4.11", b"UnitB")],
+        &[
+            ("2.5.4.11", b"UnitB"),
+            ("2.5.4.10", b"OrgA"),
+            ("1.2.840.113549.1.9.1", b"mail@x"),
+        ],
+        &[("2.5.4.3", b"First"), ("2.5.4.3", b"Second")],
+        &[],
+    ];
+    for issuer in issuers {
+        let der =
+            pkcs7_der_with_issuer(issuer, &[0x7F, 0xFF], "2.16.840.1.101.3.4.2.1", &[0x22; 8])
+                .unwrap();
+        specs.push(SignatureSpec::Pkcs7Der(der));
+    }
+    // A subjectKeyIdentifier signer (CMS v3 style), which PKCS#7 v1.5 cannot express.
+    let der = modkit_elf::synth::pkcs7_der(b"k", &[1], "2.16.840.1.101.3.4.2.1", &[3; 8]).unwrap();
+    specs.push(SignatureSpec::Pkcs7Der(with_ski_signer(&der)));
     for id in [SignatureId::Pgp, SignatureId::X509] {
         for hash in [0, 4, 8, 9] {
             specs.push(SignatureSpec::Legacy {
@@ -209,6 +233,23 @@ fn signature_variants_match_modinfo() {
     }
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same SignedData with its first signer identified by a subjectKeyIdentifier.
+fn with_ski_signer(der: &[u8]) -> Vec<u8> {
+    use cms::cert::x509::ext::pkix::SubjectKeyIdentifier;
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::{SignedData, SignerIdentifier, SignerInfos};
+    use der::{Decode, Encode};
+    let mut info = ContentInfo::from_der(der).unwrap();
+    let mut signed: SignedData = info.content.decode_as().unwrap();
+    let mut signers: Vec<_> = signed.signer_infos.0.iter().cloned().collect();
+    signers[0].sid = SignerIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(
+        der::asn1::OctetString::new(vec![0x42; 20]).unwrap(),
+    ));
+    signed.signer_infos = SignerInfos(signers.try_into().unwrap());
+    info.content = der::asn1::Any::encode_from(&signed).unwrap();
+    info.to_der().unwrap()
 }
 
 /// kmod's strerror text for our errno.

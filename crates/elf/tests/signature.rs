@@ -215,3 +215,26 @@ fn truncated_signed_images_never_panic() {
         let _ = Signature::parse(&image[..end]);
     }
 }
+
+#[test]
+fn signer_is_first_cn_else_last_attribute() {
+    use modkit_elf::synth::pkcs7_der_with_issuer;
+    let cases: [(&[(&str, &[u8])], &[u8]); 4] = [
+        (
+            &[
+                ("2.5.4.10", b"Org"),
+                ("2.5.4.3", b"Name"),
+                ("2.5.4.3", b"Other"),
+            ],
+            b"Name",
+        ),
+        (&[("2.5.4.10", b"OrgA"), ("2.5.4.11", b"UnitB")], b"UnitB"),
+        (&[("2.5.4.10", b"Only")], b"Only"),
+        (&[], b""),
+    ];
+    for (issuer, signer) in cases {
+        let der = pkcs7_der_with_issuer(issuer, &[1], SHA256, &[2]).unwrap();
+        let parsed = Signature::parse(&signed(SignatureSpec::Pkcs7Der(der))).unwrap();
+        assert_eq!(parsed.signer, signer);
+    }
+}
