@@ -388,3 +388,103 @@ fn depmod_computes_dependencies_from_our_symbols() {
     assert_eq!(theirs, symbols);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Which CRC a name listed twice in `__versions` takes, unnamed undefined symbols and
+/// unnamed `__versions` records, seen through the order of depmod -e's warnings.
+#[test]
+fn depmod_warnings_follow_our_dependency_symbols() {
+    if !have_tool(DEPMOD) {
+        return;
+    }
+    let base = scratch("depmod-warn");
+    let dir = base.join("lib/modules/1.0.0/kernel");
+    std::fs::create_dir_all(&dir).unwrap();
+    let modules = [
+        ("a", ModuleBuilder::new().export("dup", 7).export("two", 5)),
+        (
+            "b",
+            ModuleBuilder::new()
+                .undefined("dup", Binding::Global)
+                .undefined("zed", Binding::Global)
+                .version(8, "dup")
+                .version(7, "dup"),
+        ),
+        (
+            "c",
+            ModuleBuilder::new()
+                .undefined("", Binding::Global)
+                .undefined("two", Binding::Global)
+                .version(5, "two"),
+        ),
+        (
+            "e",
+            ModuleBuilder::new()
+                .undefined("two", Binding::Global)
+                .version(0, "")
+                .version(5, "two"),
+        ),
+    ];
+    let mut expected = Vec::new();
+    for (name, builder) in modules {
+        let file = builder.modinfo("name", name).build();
+        let path = dir.join(format!("{name}.ko"));
+        std::fs::write(&path, &file).unwrap();
+        // What depmod -e should say, from our dependency symbols (a exports dup=7, two=5).
+        for dep in Module::parse(&file).unwrap().dependency_symbols().unwrap() {
+            let sym = String::from_utf8_lossy(dep.name);
+            let known = match dep.name {
+                b"dup" => Some(7),
+                b"two" => Some(5),
+                b"module_layout" => Some(1),
+                _ => None,
+            };
+            match known {
+                None => expected.push(format!(
+                    "depmod: WARNING: {} needs unknown symbol {sym}",
+                    path.display()
+                )),
+                Some(crc) if crc != dep.crc => expected.push(format!(
+                    "depmod: WARNING: {} disagrees about version of symbol {sym}",
+                    path.display()
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    let symvers = base.join("symvers");
+    std::fs::write(
+        &symvers,
+        "0x00000001\tmodule_layout\tvmlinux\tEXPORT_SYMBOL\n",
+    )
+    .unwrap();
+    let out = Command::new(DEPMOD)
+        .arg("-e")
+        .arg("-E")
+        .arg(&symvers)
+        .arg("-b")
+        .arg(&base)
+        .arg("1.0.0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.contains("could not open"))
+        .collect();
+    // depmod visits modules in its own order; compare per module, in order within each.
+    for module in ["a.ko", "b.ko", "c.ko", "e.ko"] {
+        let theirs: Vec<&str> = warnings
+            .iter()
+            .copied()
+            .filter(|l| l.contains(&format!("/{module} ")))
+            .collect();
+        let ours: Vec<&str> = expected
+            .iter()
+            .map(String::as_str)
+            .filter(|l| l.contains(&format!("/{module} ")))
+            .collect();
+        assert_eq!(theirs, ours, "{module}");
+    }
+    assert!(!expected.is_empty());
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -214,6 +214,35 @@ fn local_binding_and_duplicate_versions() {
 }
 
 #[test]
+fn unnamed_undefined_symbols_are_skipped_but_unnamed_versions_kept() {
+    // kmod 30's depmod -e: no warning for an unnamed undefined symbol, "needs unknown
+    // symbol " for an unnamed __versions record.
+    let image = ModuleBuilder::new()
+        .undefined("", Binding::Global)
+        .undefined("two", Binding::Global)
+        .version(0, "")
+        .version(5, "two")
+        .build();
+    let m = Module::parse(&image).unwrap();
+    assert_eq!(m.versions().unwrap(), vec![(0, b("")), (5, b("two"))]);
+    assert_eq!(
+        m.dependency_symbols().unwrap(),
+        vec![
+            DepSymbol {
+                name: b("two"),
+                crc: 5,
+                binding: Binding::Global
+            },
+            DepSymbol {
+                name: b(""),
+                crc: 0,
+                binding: Binding::Global
+            },
+        ]
+    );
+}
+
+#[test]
 fn sparc_register_symbols_are_skipped() {
     // STT_SPARC_REGISTER (13) undefined symbols are not dependencies on SPARC only.
     let image = ModuleBuilder::new()
