@@ -36,6 +36,9 @@ pub struct DepSymbol<'a> {
     pub binding: Binding,
 }
 
+/// One `.modinfo` entry as (key, value).
+pub type ModinfoEntry<'a> = (&'a [u8], &'a [u8]);
+
 /// One section header, as far as callers need it (layout sizes, tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SectionInfo<'a> {
@@ -105,7 +108,7 @@ impl<'a> Module<'a> {
 
     /// `.modinfo` entries in section order as (key, value); an entry without `=` has an
     /// empty value. Empty strings (padding) are skipped.
-    pub fn modinfo(&self) -> Result<Vec<(&'a [u8], &'a [u8])>, crate::Error> {
+    pub fn modinfo(&self) -> Result<Vec<ModinfoEntry<'a>>, crate::Error> {
         let data = with_elf!(self, p => p.section_data(".modinfo"))?
             .ok_or(Error::NoSection(".modinfo"))?;
         Ok(split_strings(data).map(split_key_value).collect())

@@ -219,7 +219,8 @@ fn truncated_signed_images_never_panic() {
 #[test]
 fn signer_is_first_cn_else_last_attribute() {
     use modkit_elf::synth::pkcs7_der_with_issuer;
-    let cases: [(&[(&str, &[u8])], &[u8]); 4] = [
+    type Issuer<'a> = &'a [(&'a str, &'a [u8])];
+    let cases: [(Issuer, &[u8]); 4] = [
         (
             &[
                 ("2.5.4.10", b"Org"),
