@@ -47,6 +47,17 @@ pub struct SectionInfo<'a> {
     pub flags: u64,
     pub size: u64,
     pub addralign: u64,
+    pub link: u32,
+}
+
+/// One `.symtab` entry, as far as callers need it (layout of the core symbol table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolInfo<'a> {
+    pub name: &'a [u8],
+    pub shndx: u16,
+    pub value: u64,
+    pub bind: u8,
+    pub typ: u8,
 }
 
 /// A parsed module image (already decompressed). Never panics on any input.
@@ -158,6 +169,11 @@ impl<'a> Module<'a> {
     pub fn sections(&self) -> Vec<SectionInfo<'a>> {
         with_elf!(self, p => p.sections_info())
     }
+
+    /// All entries of the first `SHT_SYMTAB`, in order (index 0 included).
+    pub fn symbols(&self) -> Result<Vec<SymbolInfo<'a>>, Error> {
+        with_elf!(self, p => p.symbols_info())
+    }
 }
 
 /// The NUL-separated, non-empty strings of a string section.
@@ -229,6 +245,25 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
                 flags: s.sh_flags(e).into(),
                 size: s.sh_size(e).into(),
                 addralign: s.sh_addralign(e).into(),
+                link: s.sh_link(e),
+            })
+            .collect()
+    }
+
+    fn symbols_info(&self) -> Result<Vec<SymbolInfo<'a>>, Error> {
+        let e = self.endian;
+        let symbols = self.symbols()?;
+        let strings = symbols.strings();
+        symbols
+            .iter()
+            .map(|sym| {
+                Ok(SymbolInfo {
+                    name: sym.name(e, strings).map_err(corrupt)?,
+                    shndx: sym.st_shndx(e),
+                    value: sym.st_value(e).into(),
+                    bind: sym.st_bind(),
+                    typ: sym.st_type(),
+                })
             })
             .collect()
     }
