@@ -271,6 +271,19 @@ fn errors_match_modinfo_strerror() {
         .build();
     let mut bad_class = good.clone();
     bad_class[4] = 9;
+    let mut no_shoff = good.clone();
+    no_shoff[0x28..0x30].fill(0);
+    // .modinfo's sh_offset (Elf64_Shdr + 24) pointing past the end: kmod says ENOENT.
+    let mut modinfo_outside = good.clone();
+    let index = Module::parse(&good)
+        .unwrap()
+        .sections()
+        .iter()
+        .position(|s| s.name == b".modinfo")
+        .unwrap();
+    let shoff = u64::from_le_bytes(good[0x28..0x30].try_into().unwrap()) as usize;
+    let field = shoff + index * 64 + 24;
+    modinfo_outside[field..field + 8].copy_from_slice(&(good.len() as u64 + 10).to_le_bytes());
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty", Vec::new()),
         ("short", good[..5].to_vec()),
@@ -281,6 +294,8 @@ fn errors_match_modinfo_strerror() {
         ("class", bad_class),
         ("xz", xz[..xz.len() / 2].to_vec()),
         ("nomodinfo", ModuleBuilder::new().without_modinfo().build()),
+        ("noshoff", no_shoff),
+        ("modinfooutside", modinfo_outside),
     ];
     for (name, bytes) in cases {
         let path = dir.join(format!("{name}.ko"));
@@ -487,4 +502,70 @@ fn depmod_warnings_follow_our_dependency_symbols() {
     }
     assert!(!expected.is_empty());
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// A `.symtab` whose `sh_link` is wrong (kmod finds `.strtab` by name) and one lying outside
+/// the file (kmod falls back to `__ksymtab_strings` for exports and finds no dependencies;
+/// our `dependency_symbols` is an error there, which depmod must treat as "none").
+#[test]
+fn depmod_on_broken_symbol_tables() {
+    if !have_tool(DEPMOD) {
+        return;
+    }
+    let provider = ModuleBuilder::new()
+        .modinfo("name", "p")
+        .export("exp1", 3)
+        .build();
+    let user = ModuleBuilder::new()
+        .modinfo("name", "u")
+        .export("exp0", 5)
+        .undefined("exp1", Binding::Global)
+        .version(3, "exp1")
+        .build();
+    let index = Module::parse(&user)
+        .unwrap()
+        .sections()
+        .iter()
+        .position(|s| s.name == b".symtab")
+        .unwrap();
+    let shoff = u64::from_le_bytes(user[0x28..0x30].try_into().unwrap()) as usize;
+    let header = shoff + index * 64;
+    let mut bad_link = user.clone();
+    bad_link[header + 40..header + 44].copy_from_slice(&99u32.to_le_bytes());
+    let mut outside = user.clone();
+    outside[header + 24..header + 32].copy_from_slice(&(user.len() as u64 + 10).to_le_bytes());
+    for (case, image, depends) in [("link", bad_link, true), ("outside", outside, false)] {
+        let base = scratch(&format!("symtab-{case}"));
+        let dir = base.join("lib/modules/1.0.0/kernel");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("p.ko"), &provider).unwrap();
+        std::fs::write(dir.join("u.ko"), &image).unwrap();
+        let out = Command::new(DEPMOD)
+            .arg("-b")
+            .arg(&base)
+            .arg("1.0.0")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let moddir = base.join("lib/modules/1.0.0");
+        let dep = std::fs::read_to_string(moddir.join("modules.dep")).unwrap();
+        let expected_line = if depends {
+            "kernel/u.ko: kernel/p.ko"
+        } else {
+            "kernel/u.ko:"
+        };
+        assert!(dep.lines().any(|l| l == expected_line), "{case}: {dep}");
+        let symbols = std::fs::read_to_string(moddir.join("modules.symbols")).unwrap();
+        assert!(
+            symbols.lines().any(|l| l == "alias symbol:exp0 u"),
+            "{case}: {symbols}"
+        );
+        let m = Module::parse(&image).unwrap();
+        assert_eq!(m.exports().unwrap()[0].name, b"exp0");
+        match m.dependency_symbols() {
+            Ok(deps) => assert!(depends && deps.iter().any(|d| d.name == b"exp1"), "{case}"),
+            Err(_) => assert!(!depends, "{case}"),
+        }
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
