@@ -169,7 +169,9 @@ fn read_trailer(b: &[u8]) -> Option<Trailer> {
 
 /// The PKCS#7 fields from the first SignerInfo of a DER `ContentInfo { SignedData }`.
 fn parse_pkcs7(der_bytes: &[u8]) -> Option<Signature> {
-    let info = ContentInfo::from_der(der_bytes).ok()?;
+    // Bytes after the first DER object are ignored, as kmod 30 (OpenSSL's d2i) does.
+    let mut reader = der::SliceReader::new(der_bytes).ok()?;
+    let info = ContentInfo::decode(&mut reader).ok()?;
     if info.content_type != const_oids::SIGNED_DATA {
         return None;
     }

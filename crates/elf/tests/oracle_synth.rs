@@ -200,6 +200,10 @@ fn signature_variants_match_modinfo() {
     // A subjectKeyIdentifier signer (CMS v3 style), which PKCS#7 v1.5 cannot express.
     let der = modkit_elf::synth::pkcs7_der(b"k", &[1], "2.16.840.1.101.3.4.2.1", &[3; 8]).unwrap();
     specs.push(SignatureSpec::Pkcs7Der(with_ski_signer(&der)));
+    // Trailing bytes after the DER inside sig_len.
+    let mut trailing = der.clone();
+    trailing.extend_from_slice(&[0, 0, 0]);
+    specs.push(SignatureSpec::Pkcs7Der(trailing));
     for id in [SignatureId::Pgp, SignatureId::X509] {
         for hash in [0, 4, 8, 9] {
             specs.push(SignatureSpec::Legacy {

@@ -260,6 +260,7 @@ fn exports_match_kmod_depmod() {
 #[test]
 #[ignore]
 fn every_real_module_parses() {
+    use modkit_elf::layout::{layout, Generation};
     for tree in [TREE_61, TREE_612] {
         let mut stack = vec![PathBuf::from(tree)];
         let mut count = 0;
@@ -285,6 +286,14 @@ fn every_real_module_parses() {
                 module.dependency_symbols().unwrap();
                 module.versions().unwrap();
                 assert!(Signature::parse(&image).is_some(), "{name} unsigned?");
+                assert!(Signature::module_len(&image) < image.len(), "{name}");
+                let generation = if tree == TREE_61 {
+                    Generation::CoreInit
+                } else {
+                    Generation::ModuleMemory
+                };
+                let l = layout(&module, generation).unwrap();
+                assert!(l.core_size() > 0, "{name}");
                 count += 1;
             }
         }
