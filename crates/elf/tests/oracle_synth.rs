@@ -273,6 +273,10 @@ fn errors_match_modinfo_strerror() {
         .modinfo("name", "x")
         .compression(Compression::Xz)
         .build();
+    let zstd = ModuleBuilder::new()
+        .modinfo("name", "x")
+        .compression(Compression::Zstd)
+        .build();
     let mut bad_class = good.clone();
     bad_class[4] = 9;
     let mut no_shoff = good.clone();
@@ -299,6 +303,8 @@ fn errors_match_modinfo_strerror() {
         ("xz", xz[..xz.len() / 2].to_vec()),
         ("nomodinfo", ModuleBuilder::new().without_modinfo().build()),
         ("noshoff", no_shoff),
+        ("xzgarbage", [xz.as_slice(), b"garbage!"].concat()),
+        ("zstdgarbage", [zstd.as_slice(), b"garbage!"].concat()),
         ("modinfooutside", modinfo_outside),
     ];
     for (name, bytes) in cases {
