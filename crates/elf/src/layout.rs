@@ -196,6 +196,24 @@ struct Symtab {
     kallsyms_align: u64,
 }
 
+impl Symtab {
+    /// Data size after the core symbol table: `ALIGN(size, symtab align)` + the kept
+    /// symbols, their names and one type byte each (saturating on absurd input).
+    fn core_symtab_end(&self, size: u64) -> u64 {
+        align(size, self.symtab.addralign)
+            .saturating_add(self.ndst.saturating_mul(self.sym_size))
+            .saturating_add(self.strtab_size)
+            .saturating_add(self.ndst)
+    }
+
+    /// Init data size after `struct mod_kallsyms` and one type byte per symbol.
+    fn kallsyms_end(&self, size: u64) -> u64 {
+        align(size, self.kallsyms_align)
+            .saturating_add(self.kallsyms_size)
+            .saturating_add(self.nsyms)
+    }
+}
+
 fn owned(s: &SectionInfo<'_>) -> SectionInfo<'static> {
     SectionInfo {
         name: &[],
@@ -230,7 +248,7 @@ fn symtab_facts(
                 }));
         if core {
             ndst += 1;
-            strtab_size += sym.name.len() as u64 + 1;
+            strtab_size = strtab_size.saturating_add(sym.name.len() as u64 + 1);
         }
     }
     let (sym_size, kallsyms_size, kallsyms_align) = if module.is_64() {
@@ -289,9 +307,9 @@ pub fn mem_layout(module: &Module<'_>) -> Result<MemLayout, Error> {
     if let Some(t) = symtab_facts(module, &sections)? {
         let [_, data, _, _, _, init_data, _] = &mut l.raw;
         place(init_data, &t.symtab);
-        *data = align(*data, t.symtab.addralign) + t.ndst * t.sym_size + t.strtab_size + t.ndst;
+        *data = t.core_symtab_end(*data);
         place(init_data, &t.strtab);
-        *init_data = align(*init_data, t.kallsyms_align) + t.kallsyms_size + t.nsyms;
+        *init_data = t.kallsyms_end(*init_data);
     }
     Ok(l)
 }
@@ -327,11 +345,9 @@ pub fn core_init_layout(module: &Module<'_>) -> Result<CoreInitLayout, Error> {
     }
     if let Some(t) = symtab_facts(module, &sections)? {
         place(&mut l.init, &t.symtab);
-        l.core = page_align(
-            align(l.core, t.symtab.addralign) + t.ndst * t.sym_size + t.strtab_size + t.ndst,
-        );
+        l.core = page_align(t.core_symtab_end(l.core));
         place(&mut l.init, &t.strtab);
-        l.init = page_align(align(l.init, t.kallsyms_align) + t.kallsyms_size + t.nsyms);
+        l.init = page_align(t.kallsyms_end(l.init));
     }
     Ok(l)
 }

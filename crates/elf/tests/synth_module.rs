@@ -529,7 +529,16 @@ fn exercise(bytes: &[u8]) {
                 m.versions(),
                 m.build_id(),
             );
-            let _ = (m.sections(), m.machine(), m.is_64(), m.is_big_endian());
+            let _ = (
+                m.sections(),
+                m.symbols(),
+                m.machine(),
+                m.is_64(),
+                m.is_big_endian(),
+            );
+            let _ = modkit_elf::layout::mem_layout(&m);
+            let _ = modkit_elf::layout::core_init_layout(&m);
+            let _ = Signature::module_len(&image);
         }
     }
 }
