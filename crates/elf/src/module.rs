@@ -2,8 +2,9 @@
 //!
 //! [`Module::parse`] checks the ELF identification the way libkmod does (see
 //! [`crate::error`] for which failure gives which errno) and reads only the section header
-//! table; every accessor then reads just the sections it needs, bounds-checked through the
-//! `object` crate's low-level ELF types.
+//! table (through the `object` crate's low-level ELF types); every accessor then reads just
+//! the sections it needs. Like libkmod, sections are found by name and read by
+//! `sh_offset`/`sh_size` whatever their type, every access bounds-checked.
 use std::collections::HashMap;
 
 use object::elf::{self, FileHeader32, FileHeader64};
@@ -160,7 +161,8 @@ impl<'a> Module<'a> {
         with_elf!(self, p => p.header.e_machine(p.endian))
     }
 
-    /// The data of the first section called `name`; Ok(None) if there is none.
+    /// The bytes of the first section called `name`; Ok(None) if there is none or its bytes
+    /// lie outside the file.
     pub fn section_data(&self, name: &str) -> Result<Option<&'a [u8]>, Error> {
         with_elf!(self, p => p.section_data(name))
     }
@@ -214,7 +216,7 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
                     data.len()
                 ))
             })?)
-            .map_err(|()| Error::Corrupt("misaligned ELF header".into()))?
+            .map_err(|()| Error::Corrupt("unreadable ELF header".into()))?
             .0;
         // kmod 30 refuses a file without a section header table with EINVAL (oracle).
         if header.e_shoff(endian).into() == 0 {
