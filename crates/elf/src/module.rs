@@ -131,7 +131,8 @@ impl<'a> Module<'a> {
         with_elf!(self, p => p.exports())
     }
 
-    /// Dependency symbols (formats §5.5).
+    /// Dependency symbols (formats §5.5). Empty without a `.symtab` (as kmod 30); an error
+    /// when the `.symtab` is unreadable, which kmod's depmod treats as "no dependencies".
     pub fn dependency_symbols(&self) -> Result<Vec<DepSymbol<'a>>, crate::Error> {
         with_elf!(self, p => p.dependency_symbols())
     }
@@ -394,10 +395,10 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
         }
         let mut matched = vec![false; versions.len()];
         let sparc = matches!(self.header.e_machine(e), elf::EM_SPARC | elf::EM_SPARCV9);
-        let symtab = self.symtab()?;
-        let (syms, strings) = match &symtab {
-            Some(t) => (t.syms, t.strings),
-            None => (&[][..], object::read::StringTable::default()),
+        // Without a .symtab, kmod 30 reports no dependency symbols at all, not even the
+        // __versions entries (checked with the oracle through depmod's modules.dep).
+        let Some(Symtab { syms, strings }) = self.symtab()? else {
+            return Ok(Vec::new());
         };
         let mut deps = Vec::new();
         for sym in syms.iter().skip(1) {
