@@ -339,3 +339,108 @@ fn sig_der_len(image: &[u8]) -> usize {
     let at = image.len() - 28 - 4;
     u32::from_be_bytes(image[at..at + 4].try_into().unwrap()) as usize
 }
+
+/// Dependencies (transitive, as sets) of a few hundred real 6.1 modules, computed from our
+/// exports and dependency symbols, against the `modules.dep` kmod's depmod writes for a
+/// copy of the same files (as symlinks).
+#[test]
+fn dependencies_match_kmod_depmod() {
+    use std::collections::{BTreeSet, HashMap};
+    if !have_tool(DEPMOD) {
+        return;
+    }
+    let dirs = [
+        "kernel/net/netfilter",
+        "kernel/net/ipv4",
+        "kernel/net/ipv6",
+        "kernel/net/bridge",
+        "kernel/lib",
+    ];
+    let mut files = Vec::new();
+    for dir in dirs {
+        let root = Path::new(TREE_61).join(dir);
+        if !root.is_dir() {
+            eprintln!("note: skipping, {} not found", root.display());
+            return;
+        }
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|e| e == "ko") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    let base = std::env::temp_dir().join(format!("modkit-elf-deps-{}", std::process::id()));
+    let moddir = base.join("lib/modules/0.0.0");
+    let mut images = Vec::new();
+    for path in &files {
+        let rel = path.strip_prefix(TREE_61).unwrap().to_path_buf();
+        std::fs::create_dir_all(moddir.join(&rel).parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(path, moddir.join(&rel)).unwrap();
+        images.push((
+            rel.to_string_lossy().to_string(),
+            std::fs::read(path).unwrap(),
+        ));
+    }
+    let out = Command::new(DEPMOD)
+        .arg("-b")
+        .arg(&base)
+        .arg("0.0.0")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let dep_file = std::fs::read_to_string(moddir.join("modules.dep")).unwrap();
+    let _ = std::fs::remove_dir_all(&base);
+    let theirs: HashMap<String, BTreeSet<String>> = dep_file
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(m, deps)| {
+            (
+                m.to_string(),
+                deps.split_whitespace().map(String::from).collect(),
+            )
+        })
+        .collect();
+
+    let modules: Vec<(String, Module)> = images
+        .iter()
+        .map(|(rel, img)| (rel.clone(), Module::parse(img).unwrap()))
+        .collect();
+    let mut owner: HashMap<&[u8], &str> = HashMap::new();
+    for (rel, m) in &modules {
+        for e in m.exports().unwrap() {
+            owner.insert(e.name, rel);
+        }
+    }
+    let direct: HashMap<&str, BTreeSet<&str>> = modules
+        .iter()
+        .map(|(rel, m)| {
+            let deps = m.dependency_symbols().unwrap();
+            let set = deps
+                .iter()
+                .filter_map(|d| owner.get(d.name).copied())
+                .filter(|o| *o != rel)
+                .collect();
+            (rel.as_str(), set)
+        })
+        .collect();
+    let mut checked = 0;
+    for (rel, _) in &modules {
+        let mut closure = BTreeSet::new();
+        let mut todo: Vec<&str> = direct[rel.as_str()].iter().copied().collect();
+        while let Some(d) = todo.pop() {
+            if closure.insert(d.to_string()) {
+                todo.extend(direct[d].iter().copied());
+            }
+        }
+        closure.remove(rel);
+        assert_eq!(closure, theirs[rel], "{rel}");
+        checked += usize::from(!closure.is_empty());
+    }
+    assert!(checked > 50, "only {checked} modules with dependencies");
+}
