@@ -340,12 +340,11 @@ fn sig_der_len(image: &[u8]) -> usize {
     u32::from_be_bytes(image[at..at + 4].try_into().unwrap()) as usize
 }
 
-/// Dependencies (transitive, as sets) of a few hundred real 6.1 modules, computed from our
-/// exports and dependency symbols, against the `modules.dep` kmod's depmod writes for a
-/// copy of the same files (as symlinks).
+/// Dependencies (transitive, as sets) of a few hundred real modules of each tree, computed
+/// from our exports and dependency symbols, against the `modules.dep` kmod's depmod writes
+/// for a copy of the same files (as symlinks).
 #[test]
 fn dependencies_match_kmod_depmod() {
-    use std::collections::{BTreeSet, HashMap};
     if !have_tool(DEPMOD) {
         return;
     }
@@ -356,9 +355,15 @@ fn dependencies_match_kmod_depmod() {
         "kernel/net/bridge",
         "kernel/lib",
     ];
+    check_dependencies(TREE_61, &dirs, "ko");
+    check_dependencies(TREE_612, &dirs[..2], "xz");
+}
+
+fn check_dependencies(tree: &str, dirs: &[&str], ext: &str) {
+    use std::collections::{BTreeSet, HashMap};
     let mut files = Vec::new();
     for dir in dirs {
-        let root = Path::new(TREE_61).join(dir);
+        let root = Path::new(tree).join(dir);
         if !root.is_dir() {
             eprintln!("note: skipping, {} not found", root.display());
             return;
@@ -369,22 +374,24 @@ fn dependencies_match_kmod_depmod() {
                 let p = entry.path();
                 if p.is_dir() {
                     stack.push(p);
-                } else if p.extension().is_some_and(|e| e == "ko") {
+                } else if p.extension().is_some_and(|e| e == ext) {
                     files.push(p);
                 }
             }
         }
     }
-    let base = std::env::temp_dir().join(format!("modkit-elf-deps-{}", std::process::id()));
+    let base = std::env::temp_dir().join(format!("modkit-elf-deps-{ext}-{}", std::process::id()));
     let moddir = base.join("lib/modules/0.0.0");
     let mut images = Vec::new();
     for path in &files {
-        let rel = path.strip_prefix(TREE_61).unwrap().to_path_buf();
+        let rel = path.strip_prefix(tree).unwrap().to_path_buf();
         std::fs::create_dir_all(moddir.join(&rel).parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(path, moddir.join(&rel)).unwrap();
         images.push((
             rel.to_string_lossy().to_string(),
-            std::fs::read(path).unwrap(),
+            decompress(&std::fs::read(path).unwrap())
+                .unwrap()
+                .into_owned(),
         ));
     }
     let out = Command::new(DEPMOD)
@@ -442,5 +449,8 @@ fn dependencies_match_kmod_depmod() {
         assert_eq!(closure, theirs[rel], "{rel}");
         checked += usize::from(!closure.is_empty());
     }
-    assert!(checked > 50, "only {checked} modules with dependencies");
+    assert!(
+        checked > 50,
+        "{tree}: only {checked} modules with dependencies"
+    );
 }
