@@ -454,3 +454,63 @@ fn check_dependencies(tree: &str, dirs: &[&str], ext: &str) {
         "{tree}: only {checked} modules with dependencies"
     );
 }
+
+/// `modinfo -0` of every 10th module of both trees against our modinfo entries and
+/// signature fields (slow: run explicitly with `-- --ignored`).
+#[test]
+#[ignore]
+fn sampled_modules_match_kmod_modinfo() {
+    if !have_tool(MODINFO) {
+        return;
+    }
+    let mut count = 0;
+    for tree in [TREE_61, TREE_612] {
+        let mut files = Vec::new();
+        let mut stack = vec![PathBuf::from(tree)];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.to_string_lossy().contains(".ko") {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        for path in files.iter().step_by(10) {
+            let out = Command::new(MODINFO).arg("-0").arg(path).output().unwrap();
+            let theirs: Vec<&[u8]> = out
+                .stdout
+                .split(|&b| b == 0)
+                .filter(|e| {
+                    !e.is_empty() && !e.starts_with(b"filename:") && !e.starts_with(b"parm:")
+                })
+                .collect();
+            let file = std::fs::read(path).unwrap();
+            let image = decompress(&file).unwrap();
+            let module = Module::parse(&image).unwrap();
+            let mut ours: Vec<Vec<u8>> = module
+                .modinfo()
+                .unwrap()
+                .into_iter()
+                .filter(|(k, _)| *k != b"parm" && *k != b"parmtype")
+                .map(|(k, v)| [k, b"=", v].concat())
+                .collect();
+            if let Some(sig) = Signature::parse(&image) {
+                ours.push(format!("sig_id={}", sig.id.as_str()).into_bytes());
+                ours.push([b"signer=".as_slice(), &sig.signer].concat());
+                ours.push(format!("sig_key={}", kmod_hex(&sig.key)).into_bytes());
+                ours.push(format!("sig_hashalgo={}", sig.hash_algo).into_bytes());
+                ours.push(format!("signature={}", kmod_hex(&sig.signature)).into_bytes());
+            }
+            let ours: Vec<&[u8]> = ours.iter().map(Vec::as_slice).collect();
+            assert_eq!(ours, theirs, "{}", path.display());
+            count += 1;
+        }
+    }
+    eprintln!("{count} modules compared");
+}
