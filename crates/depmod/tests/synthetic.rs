@@ -753,3 +753,14 @@ fn cycle_with_modules_below_it() {
          depmod: ERROR: Found 2 modules in dependency cycles!\n"
     ));
 }
+
+#[test]
+fn non_ascii_alias_is_stored_like_kmod_30() {
+    // the spec says depmod refuses bytes >= 0x80 (from source reading); kmod 30 does not
+    let t = Tree::new();
+    t.module("kernel/a.ko", base().modinfo("alias", "caf\u{e9}"));
+    let out = check(&t, &t.opts(), &[]);
+    assert!(out.ok);
+    let bin = &out.files["modules.alias.bin"];
+    assert!(bin.windows(4).any(|w| w == b"af\xc3\xa9"));
+}
