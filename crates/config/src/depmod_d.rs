@@ -212,7 +212,7 @@ pub fn parse_into(
     diag: &mut dyn FnMut(ConfigError),
 ) {
     for line in logical_lines(data) {
-        if line.text.first().is_none_or(|&b| b == b'#') {
+        if matches!(line.text.first(), None | Some(b'#')) {
             continue;
         }
         let mut toks = tokens(&line.text);

@@ -151,10 +151,8 @@ fn run_logged(opts: &Options, log: &mut log::Log<'_>) -> Result<(), DepmodError>
     let in_dir = module_dir(&opts.basedir, &opts.moduledir, &opts.version);
     let out_root = opts.outdir.as_deref().unwrap_or(&opts.basedir);
     let out_dir = module_dir(out_root, &opts.moduledir, &opts.version);
-    if opts.quick {
-        if opts.dry_run || quick::up_to_date(&in_dir, &out_dir, log) {
-            return Ok(());
-        }
+    if opts.quick && (opts.dry_run || quick::up_to_date(&in_dir, &out_dir, log)) {
+        return Ok(());
     }
     let full_scan = opts.modules.is_empty() || opts.all || opts.quick;
     let cfg = if full_scan {
