@@ -163,7 +163,7 @@ fn run_logged(opts: &Options, log: &mut log::Log<'_>) -> Result<(), DepmodError>
         DepmodConfig::default()
     };
     let mut table = load_kernel_symbols(opts, &in_dir, log)?;
-    let mut mods = collect(opts, &cfg, &in_dir, full_scan, log);
+    let mut mods = collect(opts, &cfg, &in_dir, full_scan, log)?;
     order::hash_order(&mut mods);
     read_module_order(&in_dir, &mut mods, log);
     let facts = facts::read_all(&mods);
@@ -254,7 +254,7 @@ fn collect(
     in_dir: &Path,
     full_scan: bool,
     log: &mut log::Log<'_>,
-) -> Vec<scan::Candidate> {
+) -> Result<Vec<scan::Candidate>, DepmodError> {
     let mut set = scan::ModuleSet::new(cfg);
     if full_scan {
         let mut scanner = scan::Scanner {
@@ -262,13 +262,25 @@ fn collect(
             excludes: &cfg.excludes,
             log,
         };
-        scanner.scan(in_dir, Some(b""));
+        scanner.scan(in_dir, Some(b"")).map_err(|e| {
+            fatal(format!(
+                "could not search modules: {}",
+                log::io_strerror(&e)
+            ))
+        })?;
         for ext in cfg.externals.iter().rev() {
-            scanner.scan(ext, None);
+            let _ = scanner.scan(ext, None);
         }
     } else {
         let prefix = in_dir.as_os_str().as_bytes();
         for path in &opts.modules {
+            if let Err(e) = std::fs::metadata(path) {
+                return Err(fatal(format!(
+                    "could not create module {}: {}",
+                    path.display(),
+                    log::io_strerror(&e)
+                )));
+            }
             let bytes = path.as_os_str().as_bytes();
             let rel = bytes
                 .strip_prefix(prefix)
@@ -281,7 +293,7 @@ fn collect(
             });
         }
     }
-    set.into_vec()
+    Ok(set.into_vec())
 }
 
 /// Apply `<dir>/modules.order` (kmod 30 rules) to modules in hash order.

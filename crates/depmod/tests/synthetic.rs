@@ -764,3 +764,35 @@ fn non_ascii_alias_is_stored_like_kmod_30() {
     let bin = &out.files["modules.alias.bin"];
     assert!(bin.windows(4).any(|w| w == b"af\xc3\xa9"));
 }
+
+#[test]
+fn missing_module_directory_is_fatal() {
+    let t = Tree::new();
+    std::fs::remove_dir_all(t.dir()).unwrap();
+    let out = check(&t, &t.opts(), &[]);
+    assert!(!out.ok);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "depmod: ERROR: could not open directory {}: No such file or directory\n\
+             depmod: FATAL: could not search modules: No such file or directory\n",
+            t.dir().display()
+        )
+    );
+}
+
+#[test]
+fn missing_explicit_module_is_fatal() {
+    let t = sample_tree();
+    let mut o = t.opts();
+    let gone = t.dir().join("kernel/gone.ko");
+    o.modules = vec![gone.clone(), t.dir().join("kernel/lib/crc16.ko")];
+    let a = gone.display().to_string();
+    let b = t.dir().join("kernel/lib/crc16.ko").display().to_string();
+    let out = check(&t, &o, &["::", &a, &b]);
+    assert!(!out.ok);
+    assert!(out.files.is_empty());
+    assert!(out.stderr.contains(&format!(
+        "depmod: FATAL: could not create module {a}: No such file or directory\n"
+    )));
+}
