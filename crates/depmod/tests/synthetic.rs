@@ -796,3 +796,81 @@ fn missing_explicit_module_is_fatal() {
         "depmod: FATAL: could not create module {a}: No such file or directory\n"
     )));
 }
+
+#[test]
+fn odd_builtin_inputs() {
+    let t = Tree::new();
+    t.module("kernel/a.ko", base());
+    t.file(
+        "modules.builtin",
+        b"kernel/net/unix.ko\n/abs/x.ko\n9digit.ko\nnodot\nkernel/dup.ko\nother/dup.ko\nlast.ko",
+    );
+    t.file(
+        "modules.builtin.modinfo",
+        b"unix.alias=bad[x\0nodot\0noeq.alias\0a.b.alias=c-d\0x.alias=[a-b]-c\0\0y.alias=\0",
+    );
+    let out = check(&t, &t.opts(), &[]);
+    assert!(out
+        .stderr
+        .contains("depmod: ERROR: Invalid modules.builtin line: /abs/x.ko\n\n"));
+    // empty alias values are skipped
+    let bin = &out.files["modules.builtin.alias.bin"];
+    assert!(!bin.windows(2).any(|w| w == b"y\0"));
+}
+
+#[test]
+fn config_messages_match_kmod() {
+    let t = Tree::new();
+    t.module("kernel/a.ko", base());
+    t.module("updates/a.ko", base().modinfo("alias", "upd"));
+    std::fs::create_dir_all(t.config().join("nested.conf")).unwrap();
+    t.conf("notconf.txt", "bogus\n");
+    t.conf(".hidden.conf", "bogus\n");
+    t.conf(
+        "b.conf",
+        "# comment\n  # indented\nsearch \\\n  built-in\n\n   \nexclude\noverride a\nexternal 1.0\nfrobnicate x\n",
+    );
+    t.conf("a.conf", "search updates\n");
+    let out = check(&t, &t.opts(), &[]);
+    assert!(out
+        .stderr
+        .contains("b.conf:2: ignoring bad line starting with '#'"));
+    assert!(out
+        .stderr
+        .contains("b.conf:8: ignoring bad line starting with 'override'"));
+    assert!(out
+        .stderr
+        .contains("b.conf:9: ignoring bad line starting with 'external'"));
+    assert!(out
+        .stderr
+        .contains("b.conf:10: ignoring bad line starting with 'frobnicate'"));
+    assert!(out
+        .stderr
+        .contains("Directories inside directories are not supported"));
+}
+
+#[test]
+fn odd_modinfo_entries() {
+    let t = Tree::new();
+    t.module(
+        "kernel/a.ko",
+        base()
+            .modinfo("alias", "")
+            .modinfo_raw(b"alias")
+            .modinfo("softdep", "")
+            .modinfo("alias", "devname:first")
+            .modinfo("alias", "devname:second")
+            .modinfo("alias", "char-major-5-1")
+            .modinfo("alias", "devname:third")
+            .modinfo("alias", "a]b")
+            .modinfo("alias", "x[y-z]-w"),
+    );
+    t.module(
+        "kernel/b.ko",
+        base()
+            .modinfo("alias", "char-major-1-2")
+            .modinfo("alias", "block-major-3-4")
+            .modinfo("alias", "devname:bdev"),
+    );
+    check(&t, &t.opts(), &[]);
+}
