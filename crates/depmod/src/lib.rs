@@ -28,6 +28,7 @@ pub mod order;
 pub mod outputs;
 pub mod quick;
 pub mod scan;
+pub mod sparse;
 pub mod symbols;
 pub mod write;
 

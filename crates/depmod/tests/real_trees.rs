@@ -63,3 +63,32 @@ fn debian_6_12_tree_matches_kmod_30() {
         "6.12.117+deb13-amd64",
     );
 }
+
+#[test]
+#[ignore]
+fn sparse_reading_keeps_every_fact_of_the_6_1_tree() {
+    let root = Path::new(
+        "/var/cache/modkit/roots/linux-image-6.1.0-56-amd64/lib/modules/6.1.0-56-amd64",
+    );
+    if !root.exists() {
+        eprintln!("note: {} missing, skipped", root.display());
+        return;
+    }
+    let mut stack = vec![root.to_path_buf()];
+    let mut n = 0;
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "ko") {
+                let full = modkit_depmod::facts::facts_of_image(&std::fs::read(&p).unwrap());
+                let sparse = modkit_depmod::facts::read_one(&p);
+                assert_eq!(full, sparse, "{}", p.display());
+                assert!(full.symbols_errno.is_none());
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 4000);
+}
