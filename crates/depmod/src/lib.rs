@@ -10,13 +10,19 @@
 //! ([`deps`]) → every output built in memory ([`outputs`]) → atomic write ([`write`]) or,
 //! with `-n`, the text outputs on stdout.
 //!
-//! Output compatibility: we emulate Debian 12's kmod 30. Two deliberate choices:
+//! Output compatibility: we emulate Debian 12's kmod 30 (outputs, stdout and messages
+//! byte for byte; checked against `/sbin/depmod` on both Debian trees). Deliberate choices:
 //! * the `.bin` layout follows [`Options::layout`] (default pre-order, as kmod ≥ 34;
 //!   `Layout::PostOrder` gives kmod 30's bytes);
 //! * kmod 30 never writes `modules.weakdep` (kmod ≥ 33 always does): we write it only when
 //!   some module has `weakdep=` entries, so trees without weakdeps give exactly kmod 30's
 //!   set of files.
-//! * like kmod 30 built without zlib, `.ko.gz` files are not module files.
+//! * like kmod 30 built without zlib, `.ko.gz` files are not module files;
+//! * depmod.d is read from the absolute directories (kmod 30 ignores `-b` for them);
+//! * writes are stronger than kmod's: all temporary files are written and fsynced before
+//!   any rename, and the directory is fsynced (kmod never fsyncs);
+//! * on a dependency graph where kmod 30's cycle report never ends (a cycle reachable from
+//!   another cycle), ours terminates and reports both.
 #![forbid(unsafe_code)]
 
 pub mod database;
