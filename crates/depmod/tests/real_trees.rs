@@ -67,9 +67,8 @@ fn debian_6_12_tree_matches_kmod_30() {
 #[test]
 #[ignore]
 fn sparse_reading_keeps_every_fact_of_the_6_1_tree() {
-    let root = Path::new(
-        "/var/cache/modkit/roots/linux-image-6.1.0-56-amd64/lib/modules/6.1.0-56-amd64",
-    );
+    let root =
+        Path::new("/var/cache/modkit/roots/linux-image-6.1.0-56-amd64/lib/modules/6.1.0-56-amd64");
     if !root.exists() {
         eprintln!("note: {} missing, skipped", root.display());
         return;
