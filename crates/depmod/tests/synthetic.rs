@@ -874,3 +874,32 @@ fn odd_modinfo_entries() {
     );
     check(&t, &t.opts(), &[]);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// Arbitrary bytes as module files, modules.order, modules.builtin(.modinfo) and a
+    /// depmod.d file: the run finishes (Ok or a typed error) and never panics.
+    #[test]
+    fn never_panics_on_arbitrary_inputs(
+        module in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+        order in proptest::collection::vec(proptest::num::u8::ANY, 0..100),
+        builtin in proptest::collection::vec(proptest::num::u8::ANY, 0..100),
+        modinfo in proptest::collection::vec(proptest::num::u8::ANY, 0..100),
+        conf in proptest::collection::vec(proptest::num::u8::ANY, 0..100),
+        cut in 0usize..2000,
+    ) {
+        let t = Tree::new();
+        t.file("kernel/random.ko", &module);
+        let mut real = base().modinfo("alias", "x").export("e", 1).build();
+        real.truncate(cut.min(real.len()));
+        t.file("kernel/cut.ko", &real);
+        let mut xz = base().compression(Compression::Xz).build();
+        xz.truncate(cut.min(xz.len()));
+        t.file("kernel/cut2.ko.xz", &xz);
+        t.file("modules.order", &order);
+        t.file("modules.builtin", &builtin);
+        t.file("modules.builtin.modinfo", &modinfo);
+        std::fs::write(t.config().join("r.conf"), &conf).unwrap();
+        let (_, _) = run_ours(&t.opts());
+    }
+}
