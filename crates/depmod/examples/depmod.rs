@@ -1,4 +1,4 @@
-//! Minimal driver for measuring the library: `depmod BASEDIR VERSION [pre|post] [-n]`
+//! Minimal driver for measuring the library: `depmod BASEDIR VERSION [pre|post] [-n] [-v] [-e] [-F MAP]`
 //! (no depmod.d configuration). The real command line lives in crates/cli.
 use modkit_depmod::{Layout, Level, Options, Reporter};
 
@@ -29,7 +29,14 @@ fn main() {
             Layout::PostOrder
         },
         dry_run: args.iter().any(|a| a == "-n"),
+        verbose: args.iter().filter(|a| *a == "-v").count() as u8,
         config_paths: Some(vec![]),
+        filesyms: args
+            .iter()
+            .position(|a| a == "-F")
+            .and_then(|i| args.get(i + 1))
+            .map(Into::into),
+        errsyms: args.iter().any(|a| a == "-e"),
         ..Options::default()
     };
     if let Err(e) = modkit_depmod::run(&opts, &mut Stderr) {
