@@ -515,6 +515,11 @@ fn symvers_and_errsyms() {
         .stderr
         .contains("b.ko disagrees about version of symbol fa"));
     assert!(!out.stderr.contains("weakling"));
+    // without -e: no symbol warnings at all
+    o.errsyms = false;
+    let out = check(&t, &o, &["-E", symvers.to_str().unwrap()]);
+    assert!(!out.stderr.contains("needs unknown symbol"));
+    assert!(!out.stderr.contains("disagrees"));
 }
 
 #[test]
