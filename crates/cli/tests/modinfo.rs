@@ -21,6 +21,10 @@ fn plain() -> ModuleBuilder {
         .modinfo("vermagic", "6.1.0 SMP mod_unload ")
 }
 
+fn plain_builder() -> ModuleBuilder {
+    plain()
+}
+
 fn with_params() -> ModuleBuilder {
     ModuleBuilder::new()
         .modinfo("parm", "zeta:Zeta value")
@@ -42,8 +46,13 @@ fn signed_pkcs7() -> ModuleBuilder {
     let signature: Vec<u8> = (0..=255u8).cycle().take(300).collect();
     let serial: Vec<u8> = [0x8a].into_iter().chain(1..=18).collect();
     plain().signature(
-        SignatureSpec::pkcs7(b"Test signing key", &serial, "2.16.840.1.101.3.4.2.1", &signature)
-            .expect("pkcs7"),
+        SignatureSpec::pkcs7(
+            b"Test signing key",
+            &serial,
+            "2.16.840.1.101.3.4.2.1",
+            &signature,
+        )
+        .expect("pkcs7"),
     )
 }
 
@@ -63,7 +72,10 @@ fn tree() -> Tree {
     let t = Tree::new(VERSION);
     t.write("kernel/a/plain.ko", &plain().build());
     t.write("kernel/a/params.ko", &with_params().build());
-    t.write("kernel/b/signed.ko", &signed_pkcs7().modinfo("alias", "sig-*").build());
+    t.write(
+        "kernel/b/signed.ko",
+        &signed_pkcs7().modinfo("alias", "sig-*").build(),
+    );
     t.write("kernel/b/legacy.ko", &signed_legacy().build());
     t.write(
         "kernel/c/xzmod.ko.xz",
@@ -199,9 +211,19 @@ fn several_arguments_and_failures() {
     std::fs::write(t.root().join("garbage.ko"), b"not an elf file").unwrap();
     std::fs::write(t.root().join("empty.ko"), b"").unwrap();
     std::fs::create_dir(t.root().join("dir.ko")).unwrap();
+    let gz = plain_builder().compression(Compression::Gzip).build();
+    std::fs::write(t.root().join("gz.ko.gz"), gz).unwrap();
     let run = assert_same(
         "modinfo",
-        &["garbage.ko", &plain, "empty.ko", "dir.ko", "missing.ko", &plain],
+        &[
+            "garbage.ko",
+            &plain,
+            "empty.ko",
+            "dir.ko",
+            "missing.ko",
+            "gz.ko.gz",
+            &plain,
+        ],
         t.root(),
     );
     assert_eq!(run.status, 1);
@@ -255,7 +277,11 @@ fn relative_basedir() {
     let t = tree();
     let parent = t.root().parent().unwrap();
     let rel = t.root().file_name().unwrap().to_str().unwrap();
-    let run = assert_same("modinfo", &["-b", rel, "-k", VERSION, "plain", "unix"], parent);
+    let run = assert_same(
+        "modinfo",
+        &["-b", rel, "-k", VERSION, "plain", "unix"],
+        parent,
+    );
     assert_eq!(run.status, 0);
 }
 
@@ -279,9 +305,64 @@ fn builtin_without_modinfo_file() {
 #[test]
 fn missing_module_directory() {
     let dir = std::env::temp_dir();
-    let run = assert_same("modinfo", &["-b", "/nonexistent-modkit", "-k", "1.0", "foo"], &dir);
+    let run = assert_same(
+        "modinfo",
+        &["-b", "/nonexistent-modkit", "-k", "1.0", "foo"],
+        &dir,
+    );
     assert_eq!(run.status, 1);
     assert_eq!(run.stderr, "modinfo: ERROR: Module foo not found.\n");
     let run = assert_same("modinfo", &["-k", "1.0", "-m", "foo"], &dir);
     assert_eq!(run.stderr, "modinfo: ERROR: Module name foo not found.\n");
+}
+
+#[test]
+fn path_named_like_a_builtin_or_indexed_module() {
+    if !have_oracle() {
+        return;
+    }
+    let t = tree();
+    let root = t.root_str();
+    std::fs::write(t.root().join("unix.ko"), plain().build()).unwrap();
+    std::fs::write(t.root().join("params.ko"), plain().build()).unwrap();
+    for file in ["unix.ko", "params.ko"] {
+        for variant in [&[][..], &["-F", "name"], &["-n"]] {
+            let mut args: Vec<&str> = vec!["-b", &root, "-k", VERSION];
+            args.extend_from_slice(variant);
+            args.push(file);
+            assert_same("modinfo", &args, t.root());
+        }
+    }
+    // The same name through the index and through a path in one run.
+    assert_same(
+        "modinfo",
+        &["-b", &root, "-k", VERSION, "params", "params.ko", "params"],
+        t.root(),
+    );
+}
+
+#[test]
+fn default_directory_is_the_running_kernel() {
+    let t = tree();
+    let proc = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(proc.path().join("sys/kernel")).unwrap();
+    std::fs::write(
+        proc.path().join("sys/kernel/osrelease"),
+        format!("{VERSION}\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("modkit"))
+        .args(["modinfo", "-n", "plain", "unix"])
+        .env("MODKIT_PROC", proc.path())
+        .env("MODKIT_MODULE_DIRECTORY", t.root().join("lib/modules"))
+        .output()
+        .unwrap();
+    let run = common::Run::from(out);
+    let want = format!("{}/kernel/a/plain.ko\n(builtin)\n", t.dir().display());
+    assert_eq!(
+        (run.status, run.stdout.as_str()),
+        (0, want.as_str()),
+        "{}",
+        run.stderr
+    );
 }

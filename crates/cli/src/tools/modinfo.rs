@@ -55,9 +55,10 @@ Options:
 \t-h, --help               print this help and exit
 ";
 
-/// File endings that make an existing regular file a module path. kmod 30 on Debian has no
-/// zlib support (`.ko.gz` is looked up as a name there); modkit reads gzip modules.
-const MODULE_EXTENSIONS: &[&[u8]] = &[b".ko", b".ko.gz", b".ko.xz", b".ko.zst"];
+/// File endings that make an existing regular file a module path. Like Debian's kmod 30
+/// (built without zlib), and like modkit's depmod, `.ko.gz` is not one: such an argument
+/// is looked up as a name.
+const MODULE_EXTENSIONS: &[&[u8]] = &[b".ko", b".ko.xz", b".ko.zst"];
 
 /// The command line.
 #[derive(Debug, Default)]
@@ -123,9 +124,7 @@ fn parse(argv: &[Vec<u8>]) -> Parsed {
 /// `<root>/lib/modules/<version>` made absolute, or `/lib/modules/$(uname -r)`.
 fn module_dir(s: &Settings) -> PathBuf {
     if s.root.is_none() && s.kversion.is_none() {
-        let mut dir = b"/lib/modules/".to_vec();
-        dir.extend_from_slice(&system::kernel_release());
-        return system::path(&dir);
+        return system::path(&system::running_module_dir());
     }
     let mut dir = s.root.clone().unwrap_or_default();
     dir.extend_from_slice(b"/lib/modules/");

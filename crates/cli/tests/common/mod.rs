@@ -85,7 +85,10 @@ pub fn have_oracle() -> bool {
         eprintln!("kmod oracle not installed: differential checks skipped");
         return false;
     };
-    let out = Command::new(path).arg("--version").output().expect("kmod -V");
+    let out = Command::new(path)
+        .arg("--version")
+        .output()
+        .expect("kmod -V");
     let v30 = String::from_utf8_lossy(&out.stdout).starts_with("kmod version 30\n");
     if !v30 {
         eprintln!("oracle is not kmod 30: differential checks skipped");
