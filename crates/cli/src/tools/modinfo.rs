@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use modkit_depmod::database::{Database, Found};
+use modkit_depmod::database::{Database, Found, InfoList};
 use modkit_elf::{Signature, SignatureId};
 use modkit_index::ValueOrder;
 
@@ -174,14 +174,14 @@ fn signature_entries(sig: &Signature) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// The info list of a module file: `.modinfo` entries then signature entries; Err is
 /// the errno libkmod reports.
-fn file_info(path: &std::path::Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, i32> {
+fn file_info(path: &std::path::Path) -> Result<InfoList, i32> {
     let bytes = std::fs::read(path).map_err(|e| texts::errno_of(&e))?;
     if bytes.is_empty() {
         return Err(texts::EINVAL);
     }
     let image = modkit_elf::decompress(&bytes).map_err(|e| e.errno())?;
     let module = modkit_elf::Module::parse(&image).map_err(|e| e.errno())?;
-    let mut info: Vec<(Vec<u8>, Vec<u8>)> = module
+    let mut info: InfoList = module
         .modinfo()
         .map_err(|e| e.errno())?
         .into_iter()
