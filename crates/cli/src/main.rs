@@ -53,20 +53,20 @@ fn modkit_help() -> String {
 fn modkit_main(argv: &[Vec<u8>]) -> i32 {
     match argv.get(1).map(Vec::as_slice) {
         None | Some(b"--help") | Some(b"-h") => {
-            print!("{}", modkit_help());
+            tools::stdout(modkit_help().as_bytes());
             0
         }
         Some(b"--version") | Some(b"-V") => {
-            println!("modkit version {}", env!("CARGO_PKG_VERSION"));
+            tools::stdout(format!("modkit version {}\n", env!("CARGO_PKG_VERSION")).as_bytes());
             0
         }
         Some(tool) => match find_tool(tool) {
             Some(main) => main(&argv[1..]),
             None => {
-                eprintln!(
-                    "modkit: unknown tool '{}' (try 'modkit --help')",
-                    String::from_utf8_lossy(tool)
-                );
+                let mut line = b"modkit: unknown tool '".to_vec();
+                line.extend_from_slice(tool);
+                line.extend_from_slice(b"' (try 'modkit --help')");
+                texts::eprint_line(&line);
                 1
             }
         },

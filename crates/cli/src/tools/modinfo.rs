@@ -112,7 +112,7 @@ fn parse(argv: &[Vec<u8>]) -> Parsed {
                 return Parsed::Exit(0);
             }
             b'h' => {
-                print!("{HELP}");
+                super::stdout(HELP.as_bytes());
                 return Parsed::Exit(0);
             }
             _ => return Parsed::Exit(1),
