@@ -366,3 +366,27 @@ fn default_directory_is_the_running_kernel() {
         run.stderr
     );
 }
+
+#[test]
+fn permutation_and_option_forms() {
+    if !have_oracle() {
+        return;
+    }
+    let t = tree();
+    let root = t.root_str();
+    let file = "kernel/a/params.ko";
+    let cases: Vec<Vec<&str>> = vec![
+        vec![file, "-F", "license"],
+        vec!["--", "-F", file],
+        vec![file, "-0", "--", "-n"],
+        vec!["-F", "license", "-F", "author", file, "-a"],
+        vec!["--fie=parm", file, "--nul"],
+        vec!["-pn0", file],
+        vec!["-b", &root, "--set-v", VERSION, "-mF", "name", "plain"],
+        vec!["-b", &root, "--set-version=6.1.0-test", "--basedir", &root, "same", "-Fname"],
+    ];
+    for args in cases {
+        let run = assert_same("modinfo", &args, &t.dir());
+        assert!(run.status == 0 || !run.stderr.is_empty(), "{args:?}");
+    }
+}
