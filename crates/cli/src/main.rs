@@ -1,5 +1,18 @@
 //! The `modkit` multi-call binary: dispatches on the basename of argv[0] (depmod, modinfo,
 //! kmod) or on `modkit TOOL ARGS...`, which behaves exactly like TOOL called through a link.
+//!
+//! Layout: [`getopt`] (glibc `getopt_long`), [`texts`] (kmod's exact words, errno texts),
+//! [`system`] (kernel release, `/proc`, absolute paths), one module per tool in `tools`.
+//!
+//! Deliberate differences from Debian 12's kmod 30:
+//! * `-V` prints `modkit version <v>` and modkit's feature line;
+//! * help texts are modkit's own wording (streams and exit statuses are kmod's);
+//! * depmod also has `-o/--outdir`, `--moduledir` (kmod ≥ 31/34) and `--index-layout`,
+//!   which changes the candidates listed in "ambiguous option" messages that they match;
+//! * `kmod list` prints libkmod's error in its non-debug form.
+//!
+//! Test-only environment variables: `MODKIT_PROC` (the `/proc` root), `MODKIT_SYS` (the
+//! `/sys` root) and `MODKIT_MODULE_DIRECTORY` (`/lib/modules` for the running kernel).
 #![forbid(unsafe_code)]
 
 mod getopt;

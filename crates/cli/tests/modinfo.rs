@@ -383,10 +383,40 @@ fn permutation_and_option_forms() {
         vec!["--fie=parm", file, "--nul"],
         vec!["-pn0", file],
         vec!["-b", &root, "--set-v", VERSION, "-mF", "name", "plain"],
-        vec!["-b", &root, "--set-version=6.1.0-test", "--basedir", &root, "same", "-Fname"],
+        vec![
+            "-b",
+            &root,
+            "--set-version=6.1.0-test",
+            "--basedir",
+            &root,
+            "same",
+            "-Fname",
+        ],
     ];
     for args in cases {
         let run = assert_same("modinfo", &args, &t.dir());
         assert!(run.status == 0 || !run.stderr.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn indexed_module_whose_file_is_gone() {
+    if !have_oracle() {
+        return;
+    }
+    let t = tree();
+    std::fs::remove_file(t.dir().join("kernel/d/dash-name.ko")).unwrap();
+    std::fs::write(t.dir().join("kernel/a/plain.ko"), b"").unwrap();
+    let root = t.root_str();
+    for variant in [&[][..], &["-F", "name"], &["-n"], &["-m"]] {
+        let mut args: Vec<&str> = vec!["-b", &root, "-k", VERSION];
+        args.extend_from_slice(variant);
+        args.extend_from_slice(&["dash-name", "plain", "params"]);
+        let run = assert_same("modinfo", &args, t.root());
+        assert_eq!(
+            run.status,
+            if variant == ["-n"] { 0 } else { 1 },
+            "{variant:?}"
+        );
     }
 }
