@@ -42,7 +42,7 @@ enum Ordering {
     RequireOrder,
 }
 
-/// The parser state over one argument vector (argv[0] included).
+/// The parser state over one argument vector (`argv[0]` included).
 pub struct Getopt<'a> {
     argv: &'a [Vec<u8>],
     shorts: &'a [u8],

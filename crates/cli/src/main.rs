@@ -1,4 +1,4 @@
-//! The `modkit` multi-call binary: dispatches on the basename of argv[0] (depmod, modinfo,
+//! The `modkit` multi-call binary: dispatches on the basename of `argv[0]` (depmod, modinfo,
 //! kmod) or on `modkit TOOL ARGS...`, which behaves exactly like TOOL called through a link.
 //!
 //! Layout: [`getopt`] (glibc `getopt_long`), [`texts`] (kmod's exact words, errno texts),
@@ -23,17 +23,17 @@ mod tools;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
-/// A tool's entry point: argv (argv[0] as the tool sees it) to exit status.
+/// A tool's entry point: argv (`argv[0]` as the tool sees it) to exit status.
 pub type ToolMain = fn(&[Vec<u8>]) -> i32;
 
-/// The tools reachable through argv[0], by basename.
+/// The tools reachable through `argv[0]`, by basename.
 const TOOLS: &[(&str, ToolMain)] = &[
     ("depmod", tools::depmod::main),
     ("modinfo", tools::modinfo::main),
     ("kmod", tools::kmod::main),
 ];
 
-/// kmod 30 returns -ENOENT from `main` for an unknown argv[0]: exit status 254.
+/// kmod 30 returns -ENOENT from `main` for an unknown `argv[0]`: exit status 254.
 const EXIT_UNKNOWN_TOOL: i32 = 254;
 
 fn basename(path: &[u8]) -> &[u8] {

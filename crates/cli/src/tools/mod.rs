@@ -29,7 +29,7 @@ pub fn stdout(bytes: &[u8]) {
     let _ = out.flush();
 }
 
-/// `program_invocation_short_name`: the basename of argv[0].
+/// `program_invocation_short_name`: the basename of `argv[0]`.
 pub fn short_name(argv: &[Vec<u8>]) -> String {
     let argv0 = argv.first().map(Vec::as_slice).unwrap_or(b"");
     let base = match argv0.iter().rposition(|&b| b == b'/') {

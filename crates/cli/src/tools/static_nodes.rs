@@ -195,7 +195,7 @@ fn create_output(path: &[u8]) -> Result<std::fs::File, ()> {
     })
 }
 
-/// `static-nodes ARGS...` (argv[0] is the command name): exit status 0 or 1.
+/// `static-nodes ARGS...` (`argv[0]` is the command name): exit status 0 or 1.
 pub fn main(argv: &[Vec<u8>]) -> i32 {
     let prog = argv.first().map(Vec::as_slice).unwrap_or(b"static-nodes");
     let mut output: Option<Vec<u8>> = None;
