@@ -271,3 +271,17 @@ fn static_nodes_output_failures() {
         )
     );
 }
+
+#[test]
+fn modkit_unknown_tool_and_version() {
+    let bin = assert_cmd::cargo::cargo_bin("modkit");
+    let run = Run::from(Command::new(&bin).arg("frob").output().unwrap());
+    assert_eq!(run.status, 1);
+    assert!(run.stderr.contains("unknown tool 'frob'"), "{}", run.stderr);
+    let run = Run::from(Command::new(&bin).arg("--version").output().unwrap());
+    assert_eq!(run.status, 0);
+    assert_eq!(
+        run.stdout,
+        format!("modkit version {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
