@@ -164,7 +164,7 @@ fn run_logged(opts: &Options, log: &mut log::Log<'_>) -> Result<(), DepmodError>
     } else {
         DepmodConfig::default()
     };
-    let mut table = load_kernel_symbols(opts, log)?;
+    let mut table = load_kernel_symbols(opts, &in_dir, log)?;
     let mut mods = collect(opts, &cfg, &in_dir, full_scan, log);
     order::hash_order(&mut mods);
     read_module_order(&in_dir, &mut mods, log);
@@ -219,6 +219,7 @@ fn run_logged(opts: &Options, log: &mut log::Log<'_>) -> Result<(), DepmodError>
 /// `-E` or `-F` into a fresh symbol table (with depmod's fake kernel symbols).
 fn load_kernel_symbols(
     opts: &Options,
+    in_dir: &Path,
     log: &mut log::Log<'_>,
 ) -> Result<symbols::SymbolTable, DepmodError> {
     let mut table = symbols::SymbolTable::default();
@@ -234,7 +235,12 @@ fn load_kernel_symbols(
         ))
     })?;
     if opts.symvers.is_some() {
-        table.load_symvers(file, &data, opts.symbol_prefix, log);
+        let stale_errno = if in_dir.join("modules.softdep").exists() {
+            "Success"
+        } else {
+            "No such file or directory"
+        };
+        table.load_symvers(file, &data, opts.symbol_prefix, stale_errno, log);
     } else {
         table.load_system_map(file, &data, opts.symbol_prefix, log);
     }
