@@ -420,3 +420,22 @@ fn indexed_module_whose_file_is_gone() {
         );
     }
 }
+
+#[test]
+fn tree_without_builtin_files() {
+    if !have_oracle() {
+        return;
+    }
+    let t = Tree::new(VERSION);
+    t.write("kernel/a/plain.ko", &plain().build());
+    t.depmod_with_oracle(); // writes 0-byte modules.builtin{,.alias}.bin
+    let root = t.root_str();
+    for name in ["plain", "test-alias", "unix", "nothere", "foo["] {
+        for variant in [&[][..], &["-m"]] {
+            let mut args: Vec<&str> = vec!["-b", &root, "-k", VERSION];
+            args.extend_from_slice(variant);
+            args.push(name);
+            assert_same("modinfo", &args, t.root());
+        }
+    }
+}
