@@ -9,7 +9,10 @@ pub enum Error {
     #[error("truncated or corrupt ELF: {0}")]
     Corrupt(String),
     #[error("{format} stream is corrupt: {detail}")]
-    Decompress { format: &'static str, detail: String },
+    Decompress {
+        format: &'static str,
+        detail: String,
+    },
     #[error("section {0} not found")]
     NoSection(&'static str),
 }

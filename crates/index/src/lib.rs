@@ -14,5 +14,5 @@ pub mod reader;
 pub mod writer;
 
 pub use fnmatch::fnmatch;
-pub use reader::{Index, IndexError, ValueOrder, Value};
+pub use reader::{Index, IndexError, Value, ValueOrder};
 pub use writer::{IndexWriter, Layout};

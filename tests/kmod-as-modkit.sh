@@ -1,0 +1,16 @@
+#!/bin/sh
+# Stands in for the modkit binary with kmod's own tools, to prove the differential harness
+# (`cargo xtask test --kmod-as-modkit`): every comparison must then pass.
+# Usage: kmod-as-modkit.sh TOOL ARGS...   (modkit's own --index-layout option is dropped)
+tool=$1
+shift
+case $tool in
+  depmod)
+    for arg; do
+      shift
+      case $arg in --index-layout=*) ;; *) set -- "$@" "$arg" ;; esac
+    done
+    exec /sbin/depmod "$@" ;;
+  modinfo) exec /sbin/modinfo "$@" ;;
+  *) echo "kmod-as-modkit: unknown tool $tool" >&2; exit 2 ;;
+esac
