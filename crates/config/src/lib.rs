@@ -6,3 +6,6 @@
 
 pub mod depmod_d;
 pub mod lines;
+
+pub use depmod_d::{ConfigError, DepmodConfig, Override, SearchItem, Severity};
+pub use lines::{logical_lines, tokens, LogicalLine};

@@ -1,4 +1,16 @@
 //! The ELF parse of a module image: sections, `.modinfo`, symbols, `__versions`, build-id.
+//!
+//! [`Module::parse`] checks the ELF identification the way libkmod does (see
+//! [`crate::error`] for which failure gives which errno) and reads only the section header
+//! table; every accessor then reads just the sections it needs, bounds-checked through the
+//! `object` crate's low-level ELF types.
+use std::collections::HashMap;
+
+use object::elf::{self, FileHeader32, FileHeader64};
+use object::read::elf::{FileHeader, SectionHeader, SectionTable, Sym};
+use object::{Endianness, SectionIndex};
+
+use crate::Error;
 
 /// Binding of an undefined symbol, as depmod uses it (weak ones never warn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,36 +36,357 @@ pub struct DepSymbol<'a> {
     pub binding: Binding,
 }
 
+/// One section header, as far as callers need it (layout sizes, tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionInfo<'a> {
+    pub name: &'a [u8],
+    pub sh_type: u32,
+    pub flags: u64,
+    pub size: u64,
+    pub addralign: u64,
+}
+
 /// A parsed module image (already decompressed). Never panics on any input.
 pub struct Module<'a> {
-    _image: &'a [u8],
+    elf: Elf<'a>,
 }
+
+/// The class-specific parse; both arms share one generic implementation.
+enum Elf<'a> {
+    Elf32(Parsed<'a, FileHeader32<Endianness>>),
+    Elf64(Parsed<'a, FileHeader64<Endianness>>),
+}
+
+/// Runs `$body` with `$p` bound to the class-specific [`Parsed`].
+macro_rules! with_elf {
+    ($self:expr, $p:ident => $body:expr) => {
+        match &$self.elf {
+            Elf::Elf32($p) => $body,
+            Elf::Elf64($p) => $body,
+        }
+    };
+}
+
+/// ELF identification offsets and values (elf.h).
+const EI_NIDENT: usize = 16;
+const EI_CLASS: usize = 4;
+const EI_DATA: usize = 5;
+/// libkmod fails files shorter than this with EINVAL before looking at the magic.
+const MIN_FILE_SIZE: usize = 6;
+/// `STT_SPARC_REGISTER`: SPARC register symbols, not real dependencies.
+const STT_SPARC_REGISTER: u8 = 13;
+/// The size of one `__versions` record (`struct modversion_info`) in both classes.
+const MODVERSION_RECORD: usize = 64;
 
 impl<'a> Module<'a> {
     /// Parse an ELF32/ELF64 image of either byte order, bounds-checking everything.
     pub fn parse(image: &'a [u8]) -> Result<Module<'a>, crate::Error> {
-        let _ = image;
-        todo!("elf helper")
+        if image.len() < MIN_FILE_SIZE {
+            return Err(Error::Corrupt(format!(
+                "file too short ({} bytes)",
+                image.len()
+            )));
+        }
+        if image.len() <= EI_NIDENT || !image.starts_with(&elf::ELFMAG) {
+            return Err(Error::NotElf);
+        }
+        let endian = match image.get(EI_DATA).copied() {
+            Some(elf::ELFDATA2LSB) => Endianness::Little,
+            Some(elf::ELFDATA2MSB) => Endianness::Big,
+            other => return Err(Error::Corrupt(format!("invalid EI_DATA {other:?}"))),
+        };
+        let elf = match image.get(EI_CLASS).copied() {
+            Some(elf::ELFCLASS32) => Elf::Elf32(Parsed::new(image, endian)?),
+            Some(elf::ELFCLASS64) => Elf::Elf64(Parsed::new(image, endian)?),
+            other => return Err(Error::Corrupt(format!("invalid EI_CLASS {other:?}"))),
+        };
+        Ok(Module { elf })
     }
+
     /// `.modinfo` entries in section order as (key, value); an entry without `=` has an
     /// empty value. Empty strings (padding) are skipped.
     pub fn modinfo(&self) -> Result<Vec<(&'a [u8], &'a [u8])>, crate::Error> {
-        todo!("elf helper")
+        let data = with_elf!(self, p => p.section_data(".modinfo"))?
+            .ok_or(Error::NoSection(".modinfo"))?;
+        Ok(split_strings(data).map(split_key_value).collect())
     }
+
     /// Exported symbols (formats §5.5).
     pub fn exports(&self) -> Result<Vec<Export<'a>>, crate::Error> {
-        todo!("elf helper")
+        with_elf!(self, p => p.exports())
     }
+
     /// Dependency symbols (formats §5.5).
     pub fn dependency_symbols(&self) -> Result<Vec<DepSymbol<'a>>, crate::Error> {
-        todo!("elf helper")
+        with_elf!(self, p => p.dependency_symbols())
     }
+
     /// `__versions` records as (crc, name), in section order.
     pub fn versions(&self) -> Result<Vec<(u64, &'a [u8])>, crate::Error> {
-        todo!("elf helper")
+        with_elf!(self, p => p.versions())
     }
+
     /// The `.note.gnu.build-id` descriptor bytes, if any.
     pub fn build_id(&self) -> Option<&'a [u8]> {
-        todo!("elf helper")
+        with_elf!(self, p => p.build_id())
     }
+
+    /// True for ELFCLASS64.
+    pub fn is_64(&self) -> bool {
+        matches!(self.elf, Elf::Elf64(_))
+    }
+
+    /// True for ELFDATA2MSB.
+    pub fn is_big_endian(&self) -> bool {
+        with_elf!(self, p => p.endian == Endianness::Big)
+    }
+
+    /// `e_machine`.
+    pub fn machine(&self) -> u16 {
+        with_elf!(self, p => p.header.e_machine(p.endian))
+    }
+
+    /// The data of the first section called `name`; Ok(None) if there is none.
+    pub fn section_data(&self, name: &str) -> Result<Option<&'a [u8]>, Error> {
+        with_elf!(self, p => p.section_data(name))
+    }
+
+    /// All section headers in table order (index 0 included).
+    pub fn sections(&self) -> Vec<SectionInfo<'a>> {
+        with_elf!(self, p => p.sections_info())
+    }
+}
+
+/// The NUL-separated, non-empty strings of a string section.
+fn split_strings(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    data.split(|&b| b == 0).filter(|s| !s.is_empty())
+}
+
+/// `key=value` split at the first `=`; no `=` gives an empty value.
+fn split_key_value(entry: &[u8]) -> (&[u8], &[u8]) {
+    match entry.iter().position(|&b| b == b'=') {
+        Some(at) => (
+            entry.get(..at).unwrap_or_default(),
+            entry.get(at + 1..).unwrap_or_default(),
+        ),
+        None => (entry, &[]),
+    }
+}
+
+/// The parse of one ELF class: the header and its section table.
+struct Parsed<'a, E: FileHeader<Endian = Endianness>> {
+    data: &'a [u8],
+    endian: Endianness,
+    header: &'a E,
+    sections: SectionTable<'a, E, &'a [u8]>,
+}
+
+fn corrupt(err: object::read::Error) -> Error {
+    Error::Corrupt(err.to_string())
+}
+
+impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
+    fn new(data: &'a [u8], endian: Endianness) -> Result<Self, Error> {
+        // Not `E::parse`: that also insists on EI_VERSION == 1, which kmod never checks.
+        let header: &'a E =
+            object::pod::from_bytes(data.get(..size_of::<E>()).ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "file too short for the ELF header ({} bytes)",
+                    data.len()
+                ))
+            })?)
+            .map_err(|()| Error::Corrupt("misaligned ELF header".into()))?
+            .0;
+        let sections = header.sections(endian, data).map_err(corrupt)?;
+        Ok(Parsed {
+            data,
+            endian,
+            header,
+            sections,
+        })
+    }
+
+    fn section_data(&self, name: &str) -> Result<Option<&'a [u8]>, Error> {
+        match self.sections.section_by_name(self.endian, name.as_bytes()) {
+            Some((_, section)) => section
+                .data(self.endian, self.data)
+                .map(Some)
+                .map_err(corrupt),
+            None => Ok(None),
+        }
+    }
+
+    fn sections_info(&self) -> Vec<SectionInfo<'a>> {
+        let e = self.endian;
+        self.sections
+            .iter()
+            .map(|s| SectionInfo {
+                name: self.sections.section_name(e, s).unwrap_or_default(),
+                sh_type: s.sh_type(e),
+                flags: s.sh_flags(e).into(),
+                size: s.sh_size(e).into(),
+                addralign: s.sh_addralign(e).into(),
+            })
+            .collect()
+    }
+
+    fn symbols(&self) -> Result<object::read::elf::SymbolTable<'a, E, &'a [u8]>, Error> {
+        self.sections
+            .symbols(self.endian, self.data, elf::SHT_SYMTAB)
+            .map_err(corrupt)
+    }
+
+    fn exports(&self) -> Result<Vec<Export<'a>>, Error> {
+        let e = self.endian;
+        let symbols = self.symbols()?;
+        let strings = symbols.strings();
+        let mut exports = Vec::new();
+        for sym in symbols.iter() {
+            let name = sym.name(e, strings).map_err(corrupt)?;
+            let Some(export) = name.strip_prefix(b"__crc_") else {
+                continue;
+            };
+            exports.push(Export {
+                name: export,
+                crc: self.crc_value(sym)?,
+            });
+        }
+        if exports.is_empty() {
+            if let Some(strings) = self.section_data("__ksymtab_strings")? {
+                exports.extend(split_strings(strings).map(|name| Export { name, crc: 0 }));
+            }
+        }
+        Ok(exports)
+    }
+
+    /// The CRC a `__crc_` symbol carries: its value when absolute or undefined, else the
+    /// 32-bit word at that offset inside its section.
+    fn crc_value(&self, sym: &E::Sym) -> Result<u64, Error> {
+        let e = self.endian;
+        let value: u64 = sym.st_value(e).into();
+        let shndx = sym.st_shndx(e);
+        if shndx == elf::SHN_ABS || shndx == elf::SHN_UNDEF {
+            return Ok(value);
+        }
+        let section = self
+            .sections
+            .section(SectionIndex(shndx.into()))
+            .map_err(corrupt)?;
+        let data = section.data(e, self.data).map_err(corrupt)?;
+        let word = usize::try_from(value)
+            .ok()
+            .and_then(|at| data.get(at..at.checked_add(4)?))
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .ok_or_else(|| Error::Corrupt(format!("CRC at offset {value} outside its section")))?;
+        Ok(u64::from(match e {
+            Endianness::Little => u32::from_le_bytes(word),
+            Endianness::Big => u32::from_be_bytes(word),
+        }))
+    }
+
+    fn versions(&self) -> Result<Vec<(u64, &'a [u8])>, Error> {
+        let Some(data) = self.section_data("__versions")? else {
+            return Ok(Vec::new());
+        };
+        let crc_size = if E::is_type_64_sized() { 8 } else { 4 };
+        let mut versions = Vec::with_capacity(data.len() / MODVERSION_RECORD);
+        for record in data.chunks_exact(MODVERSION_RECORD) {
+            let (crc, name) = record.split_at(crc_size);
+            let crc = read_uint(crc, self.endian);
+            let name = name.split(|&b| b == 0).next().unwrap_or_default();
+            if !name.is_empty() {
+                versions.push((crc, name));
+            }
+        }
+        Ok(versions)
+    }
+
+    fn dependency_symbols(&self) -> Result<Vec<DepSymbol<'a>>, Error> {
+        let e = self.endian;
+        let versions = self.versions()?;
+        let mut by_name: HashMap<&[u8], usize> = HashMap::with_capacity(versions.len());
+        for (i, (_, name)) in versions.iter().enumerate().rev() {
+            by_name.insert(name, i);
+        }
+        let mut matched = vec![false; versions.len()];
+        let sparc = matches!(self.header.e_machine(e), elf::EM_SPARC | elf::EM_SPARCV9);
+        let symbols = self.symbols()?;
+        let strings = symbols.strings();
+        let mut deps = Vec::new();
+        for sym in symbols.iter().skip(1) {
+            if sym.st_shndx(e) != elf::SHN_UNDEF || (sparc && sym.st_type() == STT_SPARC_REGISTER) {
+                continue;
+            }
+            let name = sym.name(e, strings).map_err(corrupt)?;
+            if name.is_empty() {
+                continue;
+            }
+            let crc = match by_name.get(name) {
+                Some(&i) => {
+                    if let Some(m) = matched.get_mut(i) {
+                        *m = true;
+                    }
+                    versions.get(i).map_or(0, |v| v.0)
+                }
+                None => 0,
+            };
+            let binding = match sym.st_bind() {
+                elf::STB_LOCAL => Binding::Local,
+                elf::STB_WEAK => Binding::Weak,
+                _ => Binding::Global,
+            };
+            deps.push(DepSymbol { name, crc, binding });
+        }
+        let unmatched = versions.iter().zip(&matched).filter(|(_, &m)| !m);
+        deps.extend(unmatched.map(|(&(crc, name), _)| DepSymbol {
+            name,
+            crc,
+            binding: Binding::Global,
+        }));
+        Ok(deps)
+    }
+
+    fn build_id(&self) -> Option<&'a [u8]> {
+        let note = self.section_data(".note.gnu.build-id").ok()??;
+        parse_build_id_note(note, self.endian)
+    }
+}
+
+/// An unsigned integer of 4 or 8 bytes in the ELF's byte order.
+fn read_uint(bytes: &[u8], endian: Endianness) -> u64 {
+    let mut value: u64 = 0;
+    match endian {
+        Endianness::Little => {
+            for &b in bytes.iter().rev() {
+                value = value << 8 | u64::from(b);
+            }
+        }
+        Endianness::Big => {
+            for &b in bytes {
+                value = value << 8 | u64::from(b);
+            }
+        }
+    }
+    value
+}
+
+/// The descriptor of the first `NT_GNU_BUILD_ID` note named `GNU` in a note section.
+fn parse_build_id_note(mut note: &[u8], endian: Endianness) -> Option<&[u8]> {
+    fn align4(n: usize) -> Option<usize> {
+        n.checked_add(3).map(|n| n & !3)
+    }
+    while note.len() >= 12 {
+        let word = |at: usize| note.get(at..at + 4).map(|b| read_uint(b, endian) as usize);
+        let (namesz, descsz, n_type) = (word(0)?, word(4)?, word(8)?);
+        let name_end = 12usize.checked_add(namesz)?;
+        let desc_at = align4(name_end)?;
+        let desc_end = desc_at.checked_add(descsz)?;
+        let name = note.get(12..name_end)?;
+        let desc = note.get(desc_at..desc_end)?;
+        if n_type == elf::NT_GNU_BUILD_ID as usize && name == b"GNU\0" {
+            return Some(desc);
+        }
+        note = note.get(align4(desc_end)?..)?;
+    }
+    None
 }

@@ -1,4 +1,26 @@
 //! The signature appended to a module image and the fields modinfo shows from it.
+//!
+//! Layout (kmod-tools §11.5): `[module][signer][key id][signature][struct module_signature]
+//! ["~Module signature appended~\n"]`. Legacy PGP/X509 trailers carry the fields directly;
+//! PKCS#7 trailers carry a DER `SignedData` whose first `SignerInfo` gives the signer (issuer
+//! commonName), the key (serial number), the digest algorithm and the signature value.
+use cms::cert::IssuerAndSerialNumber;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier};
+use der::asn1::ObjectIdentifier;
+use der::Decode;
+
+/// The magic string ending a signed module.
+pub const SIGNATURE_MAGIC: &[u8; 28] = b"~Module signature appended~\n";
+/// `sizeof(struct module_signature)`.
+pub const MODULE_SIGNATURE_SIZE: usize = 12;
+
+/// `hash` values of `struct module_signature` (the kernel's `hash_algo` order).
+const HASH_NAMES: [&str; 9] = [
+    "md4", "md5", "sha1", "rmd160", "sha256", "sha384", "sha512", "sha224", "sm3",
+];
+/// `algo` values accepted: DSA (0) and RSA (1).
+const ALGO_COUNT: u8 = 2;
 
 /// `sig_id` as modinfo prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -6,6 +28,35 @@ pub enum SignatureId {
     Pgp,
     X509,
     Pkcs7,
+}
+
+impl SignatureId {
+    /// `PGP`, `X509` or `PKCS#7`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureId::Pgp => "PGP",
+            SignatureId::X509 => "X509",
+            SignatureId::Pkcs7 => "PKCS#7",
+        }
+    }
+
+    /// The `id_type` byte of `struct module_signature`.
+    pub fn id_type(self) -> u8 {
+        match self {
+            SignatureId::Pgp => 0,
+            SignatureId::X509 => 1,
+            SignatureId::Pkcs7 => 2,
+        }
+    }
+
+    fn from_id_type(id_type: u8) -> Option<SignatureId> {
+        match id_type {
+            0 => Some(SignatureId::Pgp),
+            1 => Some(SignatureId::X509),
+            2 => Some(SignatureId::Pkcs7),
+            _ => None,
+        }
+    }
 }
 
 /// The fields of modinfo's signature lines (kmod-tools §11.5).
@@ -18,11 +69,133 @@ pub struct Signature {
     pub signature: Vec<u8>,
 }
 
+/// `struct module_signature` as read from the trailer.
+struct Trailer {
+    algo: u8,
+    hash: u8,
+    id_type: u8,
+    signer_len: usize,
+    key_id_len: usize,
+    sig_len: usize,
+}
+
 impl Signature {
     /// Parse the trailer of a (decompressed) module image; None when it is not signed or
     /// the trailer is rejected (then modinfo prints no signature lines).
     pub fn parse(image: &[u8]) -> Option<Signature> {
-        let _ = image;
-        todo!("elf helper")
+        let body_end = image.len().checked_sub(SIGNATURE_MAGIC.len())?;
+        if image.get(body_end..)? != SIGNATURE_MAGIC {
+            return None;
+        }
+        let struct_at = body_end.checked_sub(MODULE_SIGNATURE_SIZE)?;
+        let t = read_trailer(image.get(struct_at..body_end)?)?;
+        let id = SignatureId::from_id_type(t.id_type)?;
+        if t.algo >= ALGO_COUNT || usize::from(t.hash) >= HASH_NAMES.len() || t.sig_len == 0 {
+            return None;
+        }
+        let sig_at = struct_at.checked_sub(t.sig_len)?;
+        let key_at = sig_at.checked_sub(t.key_id_len)?;
+        let signer_at = key_at.checked_sub(t.signer_len)?;
+        let signature = image.get(sig_at..struct_at)?;
+        match id {
+            SignatureId::Pkcs7 => parse_pkcs7(signature),
+            SignatureId::Pgp | SignatureId::X509 => Some(Signature {
+                id,
+                signer: image.get(signer_at..key_at)?.to_vec(),
+                key: image.get(key_at..sig_at)?.to_vec(),
+                hash_algo: HASH_NAMES.get(usize::from(t.hash))?.to_string(),
+                signature: signature.to_vec(),
+            }),
+        }
     }
+}
+
+fn read_trailer(b: &[u8]) -> Option<Trailer> {
+    let sig_len = u32::from_be_bytes(b.get(8..12)?.try_into().ok()?);
+    Some(Trailer {
+        algo: *b.first()?,
+        hash: *b.get(1)?,
+        id_type: *b.get(2)?,
+        signer_len: usize::from(*b.get(3)?),
+        key_id_len: usize::from(*b.get(4)?),
+        sig_len: usize::try_from(sig_len).ok()?,
+    })
+}
+
+/// The PKCS#7 fields from the first SignerInfo of a DER `ContentInfo { SignedData }`.
+fn parse_pkcs7(der_bytes: &[u8]) -> Option<Signature> {
+    let info = ContentInfo::from_der(der_bytes).ok()?;
+    if info.content_type != const_oids::SIGNED_DATA {
+        return None;
+    }
+    let signed: SignedData = info.content.decode_as().ok()?;
+    let signer = signed.signer_infos.0.iter().next()?;
+    let SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        issuer,
+        serial_number,
+    }) = &signer.sid
+    else {
+        return None;
+    };
+    let cn = issuer
+        .iter()
+        .find(|atv| atv.oid == const_oids::COMMON_NAME)
+        .map(|atv| atv.value.value().to_vec())
+        .unwrap_or_default();
+    Some(Signature {
+        id: SignatureId::Pkcs7,
+        signer: cn,
+        key: strip_leading_zeros(serial_number.as_bytes()).to_vec(),
+        hash_algo: digest_name(&signer.digest_alg.oid),
+        signature: signer.signature.as_bytes().to_vec(),
+    })
+}
+
+/// Minimal unsigned big-endian bytes (OpenSSL `BN_bn2bin`): no leading zero bytes.
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    bytes.get(first..).unwrap_or_default()
+}
+
+/// OIDs this module needs by name.
+pub(crate) mod const_oids {
+    use der::asn1::ObjectIdentifier;
+    pub const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+    pub const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+    pub const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+    pub const RSA_ENCRYPTION: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+}
+
+/// Digest algorithm OIDs and the names OpenSSL's `OBJ_obj2txt(…, 0)` gives them.
+const DIGEST_NAMES: &[(&str, &str)] = &[
+    ("1.2.840.113549.2.2", "md2"),
+    ("1.2.840.113549.2.4", "md4"),
+    ("1.2.840.113549.2.5", "md5"),
+    ("1.3.14.3.2.26", "sha1"),
+    ("1.3.36.3.2.1", "ripemd160"),
+    ("2.16.840.1.101.3.4.2.1", "sha256"),
+    ("2.16.840.1.101.3.4.2.2", "sha384"),
+    ("2.16.840.1.101.3.4.2.3", "sha512"),
+    ("2.16.840.1.101.3.4.2.4", "sha224"),
+    ("2.16.840.1.101.3.4.2.5", "sha512-224"),
+    ("2.16.840.1.101.3.4.2.6", "sha512-256"),
+    ("2.16.840.1.101.3.4.2.7", "sha3-224"),
+    ("2.16.840.1.101.3.4.2.8", "sha3-256"),
+    ("2.16.840.1.101.3.4.2.9", "sha3-384"),
+    ("2.16.840.1.101.3.4.2.10", "sha3-512"),
+    ("2.16.840.1.101.3.4.2.11", "shake128"),
+    ("2.16.840.1.101.3.4.2.12", "shake256"),
+    ("1.2.156.10197.1.401", "sm3"),
+    ("1.2.643.7.1.1.2.2", "GOST R 34.11-2012 with 256 bit hash"),
+    ("1.2.643.7.1.1.2.3", "GOST R 34.11-2012 with 512 bit hash"),
+];
+
+/// The name modinfo prints for a digest OID: OpenSSL's name if known, else dotted.
+pub fn digest_name(oid: &ObjectIdentifier) -> String {
+    let dotted = oid.to_string();
+    DIGEST_NAMES
+        .iter()
+        .find(|(o, _)| *o == dotted)
+        .map_or(dotted, |(_, name)| (*name).to_string())
 }
