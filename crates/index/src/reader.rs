@@ -509,6 +509,36 @@ mod tests {
         }
     }
 
+    /// Observed with kmod 30 on a synthetic tree whose `modules.builtin.modinfo` is
+    /// `m1.alias=same m2.alias=same m3.alias=s* m1.alias=same2 m2.alias=sa*`:
+    /// `modprobe -R same` prints m1 m2 m2 m3, `modinfo -F name same` m2 m1 m2 m3, and
+    /// both print m1 m2 m3 for `same2`.
+    #[test]
+    fn equal_priority_merge_matches_kmod_30() {
+        let entries = [
+            ("same", "m1", 0),
+            ("same", "m2", 0),
+            ("s*", "m3", 0),
+            ("same2", "m1", 0),
+            ("sa*", "m2", 0),
+        ];
+        for layout in LAYOUTS {
+            let bytes = build(&entries, layout);
+            let mmap = Index::new(&bytes).unwrap();
+            let stdio = Index::new(&bytes).unwrap().with_order(ValueOrder::Stdio);
+            assert_eq!(
+                names(&mmap.lookup_wildcard(b"same")),
+                ["m1", "m2", "m2", "m3"]
+            );
+            assert_eq!(
+                names(&stdio.lookup_wildcard(b"same")),
+                ["m2", "m1", "m2", "m3"]
+            );
+            assert_eq!(names(&mmap.lookup_wildcard(b"same2")), ["m1", "m2", "m3"]);
+            assert_eq!(names(&stdio.lookup_wildcard(b"same2")), ["m1", "m2", "m3"]);
+        }
+    }
+
     #[test]
     fn wildcard_results_ascend_by_priority() {
         let entries = [
