@@ -1,9 +1,12 @@
 #!/bin/sh
 # Stands in for the modkit binary with kmod's own tools, to prove the differential harness
 # (`cargo xtask test --kmod-as-modkit`): every comparison must then pass.
-# Usage: kmod-as-modkit.sh TOOL ARGS...   (modkit's own --index-layout option is dropped)
-tool=$1
-shift
+# Usage: kmod-as-modkit.sh TOOL ARGS...   (modkit's own --index-layout option is dropped),
+#    or through a link named depmod or modinfo, like modkit itself.
+case ${0##*/} in
+  depmod | modinfo) tool=${0##*/} ;;
+  *) tool=$1; shift ;;
+esac
 case $tool in
   depmod)
     for arg; do

@@ -5,4 +5,5 @@ mod bad_input;
 mod depmod;
 mod harness;
 mod killed;
+mod links;
 mod modinfo;

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: what CI runs. Fetches the Debian trees, builds `modkit` in release and
-//! runs `cargo test --workspace --release` with the environment the differential tests read:
+//! runs `cargo test --workspace --release --no-fail-fast` (every test binary, even after a
+//! failure) with the environment the differential tests read:
 //! MODKIT_BIN (the binary), MODKIT_TREES (fetch.sh's lines) and MODKIT_REQUIRE_TREES=1.
 
 use crate::util::{self, Result};
@@ -54,5 +55,13 @@ pub fn run(args: Args) -> Result {
     if !args.test_args.is_empty() {
         cmd.arg("--").args(&args.test_args);
     }
-    util::run(&mut cmd)
+    // cargo test's own result lines end the output (CI reads them): on failure, add nothing
+    // after them but the exit status.
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    Ok(())
 }
