@@ -7,3 +7,4 @@ mod harness;
 mod killed;
 mod links;
 mod modinfo;
+mod synthetic;
