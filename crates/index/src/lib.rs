@@ -3,7 +3,7 @@
 //! This crate owns the on-disk format (kmod-formats §1–2): [`IndexWriter`] builds the trie
 //! and writes either layout ([`Layout::PreOrder`], kmod ≥ 34; [`Layout::PostOrder`],
 //! kmod ≤ 33); [`Index`] reads one from a byte slice (an mmap) with exact and wildcard
-//! lookups and dumps; [`fnmatch`] is our own matcher with glibc's `fnmatch(p, s, 0)`
+//! lookups and dumps; [`fnmatch()`] is our own matcher with glibc's `fnmatch(p, s, 0)`
 //! semantics; [`names`] holds the name normalisations of kmod (`alias_normalize`,
 //! `modname_normalize`).
 //!

@@ -539,6 +539,19 @@ mod tests {
         }
     }
 
+    /// Observed with kmod 30 (`m1.alias=a*`, `m2.alias=ab`): `modprobe -R 'a*'` prints m1
+    /// twice, once from the scan of the `*` child and once from the literal descent.
+    #[test]
+    fn subject_with_wildcard_can_find_a_key_twice() {
+        let entries = [("a*", "m1", 0), ("ab", "m2", 0)];
+        for layout in LAYOUTS {
+            let bytes = build(&entries, layout);
+            let idx = Index::new(&bytes).unwrap();
+            assert_eq!(names(&idx.lookup_wildcard(b"a*")), ["m1", "m1"]);
+            assert_eq!(names(&idx.lookup_wildcard(b"ab")), ["m2", "m1"]);
+        }
+    }
+
     #[test]
     fn wildcard_results_ascend_by_priority() {
         let entries = [

@@ -172,3 +172,40 @@ fn wildcard_lookups_agree_with_modprobe() {
         "{resolved} of {checked} resolved"
     );
 }
+
+#[test]
+#[ignore = "needs a real module tree (MODKIT_INDEX_TREE) and MODKIT_INDEX_MODPROBE=1"]
+fn dumps_agree_with_modprobe_c() {
+    if std::env::var_os("MODKIT_INDEX_MODPROBE").is_none() {
+        panic!("set MODKIT_INDEX_MODPROBE=1 to compare with modprobe -c");
+    }
+    let dir = tree();
+    let version = dir.file_name().unwrap().to_owned();
+    let base = dir.parent().unwrap().parent().unwrap().parent().unwrap();
+    let mut ours = Vec::new();
+    for name in ["modules.alias.bin", "modules.symbols.bin"] {
+        let bytes = read(&dir, name);
+        let idx = Index::new(&bytes).unwrap();
+        for (key, value) in idx.dump() {
+            ours.push(format!(
+                "alias {} {}",
+                String::from_utf8_lossy(&key),
+                String::from_utf8_lossy(value)
+            ));
+        }
+    }
+    let out = Command::new("modprobe")
+        .args(["-c", "-C", "/dev/null", "-d"])
+        .arg(base)
+        .arg("-S")
+        .arg(&version)
+        .output()
+        .unwrap();
+    let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("alias "))
+        .map(str::to_owned)
+        .collect();
+    assert!(ours.len() > 1000);
+    assert_eq!(ours, theirs);
+}

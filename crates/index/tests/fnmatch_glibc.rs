@@ -42,17 +42,22 @@ fn oracle() -> &'static PathBuf {
     ORACLE.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fnmatch-oracle");
         std::fs::create_dir_all(&dir).expect("create oracle dir");
-        let src = dir.join("oracle.c");
-        let bin = dir.join(format!("oracle-{}", std::process::id()));
+        // Compile under a private name, then rename into place: concurrent test runs
+        // never see a half-written binary and old ones do not pile up.
+        let src = dir.join(format!("oracle-{}.c", std::process::id()));
+        let tmp = dir.join(format!("oracle-{}.tmp", std::process::id()));
+        let bin = dir.join("oracle");
         std::fs::write(&src, ORACLE_C).expect("write oracle source");
         let status = Command::new("cc")
             .arg("-O1")
             .arg("-o")
-            .arg(&bin)
+            .arg(&tmp)
             .arg(&src)
             .status()
             .expect("the glibc oracle needs a C compiler (`cc`)");
         assert!(status.success(), "compiling the fnmatch oracle failed");
+        let _ = std::fs::remove_file(&src);
+        std::fs::rename(&tmp, &bin).expect("install oracle");
         bin
     })
 }
