@@ -13,6 +13,9 @@ use crate::Error;
 /// The largest decompressed module image we accept (1 GiB); larger output is an error.
 pub const MAX_IMAGE_SIZE: usize = 1 << 30;
 
+/// Claimed sizes up to this are believed whatever the input size (16 MiB).
+const TRUSTED_CLAIM: u64 = 16 << 20;
+
 /// xz stream header magic.
 const XZ_MAGIC: [u8; 6] = [0xFD, b'7', b'z', b'X', b'Z', 0x00];
 /// zstd frame magic (little-endian 0xFD2FB528).
@@ -81,8 +84,10 @@ fn initial_capacity(claimed: Option<u64>, input_len: usize, limit: usize) -> usi
     let guess = input_len.saturating_mul(4).max(4096);
     let cap = match claimed {
         // A claim far above any real compression ratio is not trusted for the allocation.
-        Some(n) if n <= (input_len as u64).saturating_mul(1032).saturating_add(4096) => {
-            usize::try_from(n).unwrap_or(guess)
+        Some(n) if n <= (input_len as u64).saturating_mul(1032).max(TRUSTED_CLAIM) => {
+            // One spare byte lets liblzma read the stream's index and footer after the last
+            // output byte without a regrowth (it makes no progress with no output space).
+            usize::try_from(n).map_or(guess, |n| n.saturating_add(1))
         }
         _ => guess,
     };
@@ -103,9 +108,6 @@ fn decompress_xz(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
     loop {
         let consumed = usize::try_from(stream.total_in()).unwrap_or(usize::MAX);
         let input = bytes.get(consumed..).unwrap_or_default();
-        if out.len() == out.capacity() {
-            grow(&mut out, limit).ok_or_else(|| too_large(fmt, limit))?;
-        }
         let before = (stream.total_in(), stream.total_out());
         // All input is present from the start, so Finish tells liblzma no more will come.
         let status = stream
@@ -114,13 +116,19 @@ fn decompress_xz(bytes: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
         if out.len() > limit {
             return Err(too_large(fmt, limit));
         }
-        match status {
-            Status::StreamEnd => return Ok(out),
-            Status::Ok | Status::GetCheck | Status::MemNeeded => {}
+        if status == Status::StreamEnd {
+            return Ok(out);
         }
-        if (stream.total_in(), stream.total_out()) == before && out.len() < out.capacity() {
+        let progressed = (stream.total_in(), stream.total_out()) != before;
+        if progressed {
+            // A full buffer is retried first: with an exact size from the index, liblzma
+            // still has to read the index and footer, which needs no output space.
+            continue;
+        }
+        if out.len() < out.capacity() {
             return Err(corrupt(fmt, "truncated stream"));
         }
+        grow(&mut out, limit).ok_or_else(|| too_large(fmt, limit))?;
     }
 }
 
@@ -232,4 +240,71 @@ fn read_all(
         return Err(too_large(format, limit));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::compress;
+
+    fn sample() -> Vec<u8> {
+        (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn detect_by_magic_only() {
+        assert_eq!(Compression::detect(&XZ_MAGIC), Compression::Xz);
+        assert_eq!(Compression::detect(&ZSTD_MAGIC), Compression::Zstd);
+        assert_eq!(Compression::detect(&GZIP_MAGIC), Compression::Gzip);
+        assert_eq!(Compression::detect(&XZ_MAGIC[..5]), Compression::None);
+        assert_eq!(Compression::detect(b"\x7fELF"), Compression::None);
+        assert_eq!(Compression::detect(b""), Compression::None);
+    }
+
+    #[test]
+    fn xz_index_gives_the_exact_size() {
+        let data = sample();
+        let xz = compress(&data, Compression::Xz).unwrap();
+        assert_eq!(xz_uncompressed_size(&xz), Some(data.len() as u64));
+        assert_eq!(xz_uncompressed_size(&xz[..xz.len() - 1]), None);
+        assert_eq!(xz_uncompressed_size(b"short"), None);
+    }
+
+    #[test]
+    fn output_is_sized_once() {
+        // Exact sizes from the xz index, the zstd header and the gzip trailer: no regrowth.
+        let data = sample();
+        for c in [Compression::Xz, Compression::Zstd, Compression::Gzip] {
+            let file = compress(&data, c).unwrap();
+            let out = decompress(&file).unwrap().into_owned();
+            assert_eq!(out, data, "{c:?}");
+            assert!(
+                out.capacity() <= data.len() + 64,
+                "{c:?}: capacity {}",
+                out.capacity()
+            );
+        }
+    }
+
+    #[test]
+    fn implausible_claims_are_not_trusted() {
+        assert_eq!(initial_capacity(Some(u64::MAX), 100, MAX_IMAGE_SIZE), 4096);
+        assert_eq!(
+            initial_capacity(Some(1 << 40), 1 << 20, MAX_IMAGE_SIZE),
+            4 << 20
+        );
+        assert_eq!(initial_capacity(Some(50_000), 100, MAX_IMAGE_SIZE), 50_001);
+        assert_eq!(initial_capacity(None, 10_000, MAX_IMAGE_SIZE), 40_000);
+        assert_eq!(initial_capacity(None, 10_000, 100), 101);
+    }
+
+    #[test]
+    fn vli_decoding() {
+        let mut b: &[u8] = &[0x7f, 0x80, 0x01, 0xff];
+        assert_eq!(read_vli(&mut b), Some(0x7f));
+        assert_eq!(read_vli(&mut b), Some(0x80));
+        assert_eq!(read_vli(&mut b), None);
+    }
 }

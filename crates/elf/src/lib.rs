@@ -16,5 +16,5 @@ pub mod synth;
 
 pub use compress::{decompress, Compression};
 pub use error::Error;
-pub use module::{Binding, DepSymbol, Export, Module};
+pub use module::{Binding, DepSymbol, Export, ModinfoEntry, Module, SectionInfo};
 pub use signature::{Signature, SignatureId};

@@ -36,6 +36,9 @@ pub struct DepSymbol<'a> {
     pub binding: Binding,
 }
 
+/// One `.modinfo` entry as (key, value).
+pub type ModinfoEntry<'a> = (&'a [u8], &'a [u8]);
+
 /// One section header, as far as callers need it (layout sizes, tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SectionInfo<'a> {
@@ -105,7 +108,7 @@ impl<'a> Module<'a> {
 
     /// `.modinfo` entries in section order as (key, value); an entry without `=` has an
     /// empty value. Empty strings (padding) are skipped.
-    pub fn modinfo(&self) -> Result<Vec<(&'a [u8], &'a [u8])>, crate::Error> {
+    pub fn modinfo(&self) -> Result<Vec<ModinfoEntry<'a>>, crate::Error> {
         let data = with_elf!(self, p => p.section_data(".modinfo"))?
             .ok_or(Error::NoSection(".modinfo"))?;
         Ok(split_strings(data).map(split_key_value).collect())
@@ -293,10 +296,10 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
         for record in data.chunks_exact(MODVERSION_RECORD) {
             let (crc, name) = record.split_at(crc_size);
             let crc = read_uint(crc, self.endian);
+            // Records with an empty name are kept: kmod 30's depmod reports them as a
+            // needed symbol "" (checked with the oracle).
             let name = name.split(|&b| b == 0).next().unwrap_or_default();
-            if !name.is_empty() {
-                versions.push((crc, name));
-            }
+            versions.push((crc, name));
         }
         Ok(versions)
     }
@@ -304,6 +307,8 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
     fn dependency_symbols(&self) -> Result<Vec<DepSymbol<'a>>, Error> {
         let e = self.endian;
         let versions = self.versions()?;
+        // A name listed twice takes the CRC of its first record (as kmod 30: checked with
+        // the oracle); the later record stays unmatched and is listed at the end.
         let mut by_name: HashMap<&[u8], usize> = HashMap::with_capacity(versions.len());
         for (i, (_, name)) in versions.iter().enumerate().rev() {
             by_name.insert(name, i);
@@ -318,6 +323,7 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
                 continue;
             }
             let name = sym.name(e, strings).map_err(corrupt)?;
+            // kmod 30 ignores unnamed undefined symbols (checked with the oracle).
             if name.is_empty() {
                 continue;
             }

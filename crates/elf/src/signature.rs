@@ -3,7 +3,12 @@
 //! Layout (kmod-tools §11.5): `[module][signer][key id][signature][struct module_signature]
 //! ["~Module signature appended~\n"]`. Legacy PGP/X509 trailers carry the fields directly;
 //! PKCS#7 trailers carry a DER `SignedData` whose first `SignerInfo` gives the signer (issuer
-//! commonName), the key (serial number), the digest algorithm and the signature value.
+//! commonName, else the issuer's last attribute), the key (serial number), the digest algorithm and the signature value.
+//!
+//! kmod 30 names the digest with the kernel's own list of nine hash algorithms (md4, md5,
+//! sha1, rmd160, sha256, sha384, sha512, sha224, sm3) and treats a PKCS#7 signature with any
+//! other digest as no signature at all (checked with the oracle; this differs from the
+//! OpenSSL `OBJ_obj2txt` naming that kmod-tools §11.5 describes).
 use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
@@ -137,16 +142,19 @@ fn parse_pkcs7(der_bytes: &[u8]) -> Option<Signature> {
     else {
         return None;
     };
-    let cn = issuer
+    // The first commonName; without one, kmod 30 prints the issuer's last attribute
+    // (checked with the oracle: O=a,OU=b gives "b"); an empty issuer gives "".
+    let signer_name = issuer
         .iter()
         .find(|atv| atv.oid == const_oids::COMMON_NAME)
+        .or_else(|| issuer.iter().last())
         .map(|atv| atv.value.value().to_vec())
         .unwrap_or_default();
     Some(Signature {
         id: SignatureId::Pkcs7,
-        signer: cn,
+        signer: signer_name,
         key: strip_leading_zeros(serial_number.as_bytes()).to_vec(),
-        hash_algo: digest_name(&signer.digest_alg.oid),
+        hash_algo: digest_name(&signer.digest_alg.oid)?.to_string(),
         signature: signer.signature.as_bytes().to_vec(),
     })
 }
@@ -167,35 +175,25 @@ pub(crate) mod const_oids {
         ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 }
 
-/// Digest algorithm OIDs and the names OpenSSL's `OBJ_obj2txt(…, 0)` gives them.
-const DIGEST_NAMES: &[(&str, &str)] = &[
-    ("1.2.840.113549.2.2", "md2"),
-    ("1.2.840.113549.2.4", "md4"),
-    ("1.2.840.113549.2.5", "md5"),
-    ("1.3.14.3.2.26", "sha1"),
-    ("1.3.36.3.2.1", "ripemd160"),
-    ("2.16.840.1.101.3.4.2.1", "sha256"),
-    ("2.16.840.1.101.3.4.2.2", "sha384"),
-    ("2.16.840.1.101.3.4.2.3", "sha512"),
-    ("2.16.840.1.101.3.4.2.4", "sha224"),
-    ("2.16.840.1.101.3.4.2.5", "sha512-224"),
-    ("2.16.840.1.101.3.4.2.6", "sha512-256"),
-    ("2.16.840.1.101.3.4.2.7", "sha3-224"),
-    ("2.16.840.1.101.3.4.2.8", "sha3-256"),
-    ("2.16.840.1.101.3.4.2.9", "sha3-384"),
-    ("2.16.840.1.101.3.4.2.10", "sha3-512"),
-    ("2.16.840.1.101.3.4.2.11", "shake128"),
-    ("2.16.840.1.101.3.4.2.12", "shake256"),
-    ("1.2.156.10197.1.401", "sm3"),
-    ("1.2.643.7.1.1.2.2", "GOST R 34.11-2012 with 256 bit hash"),
-    ("1.2.643.7.1.1.2.3", "GOST R 34.11-2012 with 512 bit hash"),
+/// The digest OIDs kmod 30 accepts in a PKCS#7 signature, as indexes into [`HASH_NAMES`]
+/// (the kernel's `hash_algo` list). Checked with the oracle: kmod 30 prints `rmd160` for
+/// RIPEMD-160, and for any other digest (sha3-*, sha512-224, streebog, an unknown OID) it
+/// prints no signature lines at all, as if the module were unsigned.
+const DIGEST_OIDS: &[(&str, usize)] = &[
+    ("1.2.840.113549.2.4", 0),     // md4
+    ("1.2.840.113549.2.5", 1),     // md5
+    ("1.3.14.3.2.26", 2),          // sha1
+    ("1.3.36.3.2.1", 3),           // rmd160
+    ("2.16.840.1.101.3.4.2.1", 4), // sha256
+    ("2.16.840.1.101.3.4.2.2", 5), // sha384
+    ("2.16.840.1.101.3.4.2.3", 6), // sha512
+    ("2.16.840.1.101.3.4.2.4", 7), // sha224
+    ("1.2.156.10197.1.401", 8),    // sm3
 ];
 
-/// The name modinfo prints for a digest OID: OpenSSL's name if known, else dotted.
-pub fn digest_name(oid: &ObjectIdentifier) -> String {
+/// The name kmod 30 prints for a PKCS#7 digest OID; None makes the signature rejected.
+pub fn digest_name(oid: &ObjectIdentifier) -> Option<&'static str> {
     let dotted = oid.to_string();
-    DIGEST_NAMES
-        .iter()
-        .find(|(o, _)| *o == dotted)
-        .map_or(dotted, |(_, name)| (*name).to_string())
+    let (_, index) = DIGEST_OIDS.iter().find(|(o, _)| *o == dotted)?;
+    HASH_NAMES.get(*index).copied()
 }

@@ -102,17 +102,30 @@ pub fn pkcs7_der(
     digest_oid: &str,
     signature: &[u8],
 ) -> Result<Vec<u8>, der::Error> {
+    pkcs7_der_with_issuer(&[("2.5.4.3", signer_cn)], serial, digest_oid, signature)
+}
+
+/// Like [`pkcs7_der`] with the issuer given as a list of (attribute OID, UTF8String value),
+/// one RDN each, in order (e.g. `[("2.5.4.10", b"Org"), ("2.5.4.3", b"Name")]`).
+pub fn pkcs7_der_with_issuer(
+    issuer: &[(&str, &[u8])],
+    serial: &[u8],
+    digest_oid: &str,
+    signature: &[u8],
+) -> Result<Vec<u8>, der::Error> {
     let digest = cms::cert::x509::spki::AlgorithmIdentifierOwned {
-        oid: ObjectIdentifier::new(digest_oid)
-            .map_err(|_| der::Error::from(der::ErrorKind::OidMalformed))?,
+        oid: oid(digest_oid)?,
         parameters: None,
     };
-    let cn = AttributeTypeAndValue {
-        oid: const_oids::COMMON_NAME,
-        value: Any::new(Tag::Utf8String, signer_cn.to_vec())?,
-    };
-    let rdn = RelativeDistinguishedName::try_from(vec![cn])?;
-    let issuer = Name::from_der(&RdnSequence::from(vec![rdn]).to_der()?)?;
+    let mut rdns = Vec::with_capacity(issuer.len());
+    for (attr, value) in issuer {
+        let atv = AttributeTypeAndValue {
+            oid: oid(attr)?,
+            value: Any::new(Tag::Utf8String, value.to_vec())?,
+        };
+        rdns.push(RelativeDistinguishedName::try_from(vec![atv])?);
+    }
+    let issuer = Name::from_der(&RdnSequence::from(rdns).to_der()?)?;
     let signer = SignerInfo {
         version: CmsVersion::V1,
         sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
@@ -144,6 +157,10 @@ pub fn pkcs7_der(
         content: Any::encode_from(&signed)?,
     }
     .to_der()
+}
+
+fn oid(dotted: &str) -> Result<ObjectIdentifier, der::Error> {
+    ObjectIdentifier::new(dotted).map_err(|_| der::Error::from(der::ErrorKind::OidMalformed))
 }
 
 /// Builds one synthetic module file. Start with [`ModuleBuilder::new`] (ELF64,
