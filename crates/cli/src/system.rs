@@ -16,6 +16,25 @@ pub fn proc_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/proc"))
 }
 
+/// The environment variable that moves `/lib/modules` for the tools that default to the
+/// running kernel's module directory (tests only).
+pub const MODULE_DIRECTORY_ENV: &str = "MODKIT_MODULE_DIRECTORY";
+
+/// `/lib/modules` (kmod's MODULE_DIRECTORY), or `$MODKIT_MODULE_DIRECTORY` if set.
+pub fn module_directory() -> Vec<u8> {
+    std::env::var_os(MODULE_DIRECTORY_ENV)
+        .map(OsString::into_vec)
+        .unwrap_or_else(|| b"/lib/modules".to_vec())
+}
+
+/// `<module directory>/<uname -r>`: where the running kernel's modules live.
+pub fn running_module_dir() -> Vec<u8> {
+    let mut dir = module_directory();
+    dir.push(b'/');
+    dir.extend_from_slice(&kernel_release());
+    dir
+}
+
 /// The running kernel's release (`uname -r`); empty if it cannot be read.
 pub fn kernel_release() -> Vec<u8> {
     let path = proc_root().join("sys/kernel/osrelease");

@@ -113,6 +113,12 @@ impl DepLine {
     }
 }
 
+/// `(key, value)` records of a module's information, in order.
+pub type InfoList = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// One step of the resolution order.
+type Step<'s> = &'s dyn Fn(&[u8]) -> Vec<Found>;
+
 /// A module directory opened for lookups.
 pub struct Database {
     dir: PathBuf,
@@ -272,7 +278,7 @@ impl Database {
     /// configuration): the first step that yields modules wins. Empty = not found.
     pub fn lookup(&self, name: &[u8]) -> Result<Vec<Found>, LookupError> {
         let name = Self::normalize(name)?;
-        let steps: [&dyn Fn(&[u8]) -> Vec<Found>; 5] = [
+        let steps: [Step; 5] = [
             &|n| self.lookup_moddep(n),
             &|n| self.lookup_symbol(n),
             &|n| self.lookup_alias(n),
@@ -291,7 +297,7 @@ impl Database {
     /// `modinfo -m`: steps 2, 6, 7 on `modname_normalize(name)`; the first match.
     pub fn lookup_modname(&self, name: &[u8]) -> Option<Found> {
         let name = modname_normalize(name);
-        let steps: [&dyn Fn(&[u8]) -> Vec<Found>; 3] = [
+        let steps: [Step; 3] = [
             &|n| self.lookup_moddep(n),
             &|n| self.lookup_builtin(n),
             &|n| self.lookup_builtin_alias(n),
@@ -301,10 +307,7 @@ impl Database {
 
     /// The `modules.builtin.modinfo` records of one module, in file order, as
     /// `(key, value)` with the `<modname>.` prefix removed.
-    pub fn builtin_modinfo(
-        &self,
-        name: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BuiltinInfoError> {
+    pub fn builtin_modinfo(&self, name: &[u8]) -> Result<InfoList, BuiltinInfoError> {
         let path = self.dir.join("modules.builtin.modinfo");
         let data =
             std::fs::read(&path).map_err(|source| BuiltinInfoError::Read { path, source })?;
@@ -313,7 +316,7 @@ impl Database {
 }
 
 /// The records of `name` in a `modules.builtin.modinfo` image.
-pub fn builtin_records(data: &[u8], name: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn builtin_records(data: &[u8], name: &[u8]) -> InfoList {
     data.split(|&b| b == 0)
         .filter_map(|record| {
             let rest = record.strip_prefix(name)?.strip_prefix(b".")?;

@@ -205,12 +205,17 @@ fn apply_operands(opts: &mut Options, operands: &[Vec<u8>], prog: &str) -> Resul
     if opts.all || opts.quick {
         return Ok(());
     }
+    // kmod checks each path just before loading it: a relative path is fatal, unless an
+    // earlier path already failed to load (the library reports that one first).
+    let mut checking = true;
     for module in operands.iter().skip(1) {
-        if module.first() != Some(&b'/') {
+        if checking && module.first() != Some(&b'/') {
             texts::log(prog, Level::Fatal, &Text::NotAbsolutePath(module).render());
             return Err(1);
         }
-        opts.modules.push(system::path(module));
+        let path = system::path(module);
+        checking = checking && path.exists();
+        opts.modules.push(path);
     }
     Ok(())
 }

@@ -62,7 +62,8 @@ fn help_command(argv: &[Vec<u8>]) -> i32 {
 /// `kmod ARGS...`: exit status 0 or 1.
 pub fn main(argv: &[Vec<u8>]) -> i32 {
     let mut getopt = Getopt::new(argv, "+hV", LONGS);
-    for item in getopt.by_ref() {
+    // Every option ends the program: only the first one matters.
+    if let Some(item) = getopt.next() {
         match item {
             Item::Error(text) => {
                 let _ = std::io::stderr().write_all(&text);

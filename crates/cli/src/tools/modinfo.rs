@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use modkit_depmod::database::{Database, Found};
+use modkit_depmod::database::{Database, Found, InfoList};
 use modkit_elf::{Signature, SignatureId};
 use modkit_index::ValueOrder;
 
@@ -55,9 +55,10 @@ Options:
 \t-h, --help               print this help and exit
 ";
 
-/// File endings that make an existing regular file a module path. kmod 30 on Debian has no
-/// zlib support (`.ko.gz` is looked up as a name there); modkit reads gzip modules.
-const MODULE_EXTENSIONS: &[&[u8]] = &[b".ko", b".ko.gz", b".ko.xz", b".ko.zst"];
+/// File endings that make an existing regular file a module path. Like Debian's kmod 30
+/// (built without zlib), and like modkit's depmod, `.ko.gz` is not one: such an argument
+/// is looked up as a name.
+const MODULE_EXTENSIONS: &[&[u8]] = &[b".ko", b".ko.xz", b".ko.zst"];
 
 /// The command line.
 #[derive(Debug, Default)]
@@ -123,9 +124,7 @@ fn parse(argv: &[Vec<u8>]) -> Parsed {
 /// `<root>/lib/modules/<version>` made absolute, or `/lib/modules/$(uname -r)`.
 fn module_dir(s: &Settings) -> PathBuf {
     if s.root.is_none() && s.kversion.is_none() {
-        let mut dir = b"/lib/modules/".to_vec();
-        dir.extend_from_slice(&system::kernel_release());
-        return system::path(&dir);
+        return system::path(&system::running_module_dir());
     }
     let mut dir = s.root.clone().unwrap_or_default();
     dir.extend_from_slice(b"/lib/modules/");
@@ -175,14 +174,14 @@ fn signature_entries(sig: &Signature) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// The info list of a module file: `.modinfo` entries then signature entries; Err is
 /// the errno libkmod reports.
-fn file_info(path: &std::path::Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, i32> {
+fn file_info(path: &std::path::Path) -> Result<InfoList, i32> {
     let bytes = std::fs::read(path).map_err(|e| texts::errno_of(&e))?;
     if bytes.is_empty() {
         return Err(texts::EINVAL);
     }
     let image = modkit_elf::decompress(&bytes).map_err(|e| e.errno())?;
     let module = modkit_elf::Module::parse(&image).map_err(|e| e.errno())?;
-    let mut info: Vec<(Vec<u8>, Vec<u8>)> = module
+    let mut info: InfoList = module
         .modinfo()
         .map_err(|e| e.errno())?
         .into_iter()

@@ -230,8 +230,7 @@ pub fn main(argv: &[Vec<u8>]) -> i32 {
             }
         }
     }
-    let mut devname = b"/lib/modules/".to_vec();
-    devname.extend_from_slice(&system::kernel_release());
+    let mut devname = system::running_module_dir();
     devname.extend_from_slice(b"/modules.devname");
     let input = match std::fs::read(system::path(&devname)) {
         Ok(input) => input,
