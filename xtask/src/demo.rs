@@ -1,6 +1,6 @@
 //! `cargo xtask demo`: the first command on a fresh machine. Fetches the Debian 6.1 and 6.12
 //! trees, builds `modkit` in release, runs `modkit depmod` on a scratch copy of each tree and
-//! `modkit modinfo` on a few interesting modules, printing what it did and how long it took.
+//! `modkit modinfo` on a few interesting modules (xfs, built-in ipv6 and unix), printing what it did and how long it took.
 
 use crate::util::{self, Result, Tree};
 use std::path::Path;
@@ -25,11 +25,16 @@ const OUTPUTS: &[&str] = &[
 ];
 
 pub fn run(_args: Args) -> Result {
+    let started = Instant::now();
     let (trees, _) = util::fetch_trees()?;
     let bin = util::build_modkit()?;
     for tree in &trees {
         demo_tree(&bin, tree)?;
     }
+    println!(
+        "\nxtask: demo done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -46,10 +51,21 @@ fn demo_tree(bin: &Path, tree: &Tree) -> Result {
             .unwrap_or(0);
         println!("    {name:<28} {size:>10} bytes");
     }
-    for module in ["xfs", "unix"] {
+    for module in interesting_modules(&dir) {
         show(bin, &["modinfo", "-b", &root, "-k", &tree.version, module])?;
     }
     Ok(())
+}
+
+/// xfs (a module with a dependency and a signature), and the built-ins ipv6 and, where it
+/// is listed as built-in (6.1, not 6.12), unix.
+fn interesting_modules(dir: &Path) -> Vec<&'static str> {
+    let builtin = std::fs::read_to_string(dir.join("modules.builtin")).unwrap_or_default();
+    let mut modules = vec!["xfs", "ipv6"];
+    if builtin.lines().any(|l| l.ends_with("/unix.ko")) {
+        modules.push("unix");
+    }
+    modules
 }
 
 /// Runs `modkit ARGS`, printing the command line, its output and the time taken.
@@ -60,7 +76,7 @@ fn show(bin: &Path, args: &[&str]) -> Result {
     let took = started.elapsed().as_secs_f64();
     print!("{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    println!("  ({}, {took:.2} s)", out.status);
+    println!("  -> {}, took {took:.2} s", out.status);
     if out.status.success() {
         Ok(())
     } else {
