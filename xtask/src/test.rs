@@ -38,11 +38,11 @@ pub fn run(args: Args) -> Result {
         println!("xtask: MODKIT_TREES={} (required)", file.display());
     }
     println!(
-        "xtask: setup took {:.1} s; running cargo test --workspace --release",
+        "xtask: setup took {:.1} s; running cargo test --workspace --release --no-fail-fast",
         started.elapsed().as_secs_f64()
     );
     let mut cmd = util::cargo();
-    cmd.args(["test", "--workspace", "--release"])
+    cmd.args(["test", "--workspace", "--release", "--no-fail-fast"])
         .env("MODKIT_BIN", &bin);
     match &trees {
         Some(file) => cmd
