@@ -255,6 +255,9 @@ fn document(args: &Args, trees: &[Tree], table: &str) -> Result<String> {
         args.batch,
         sh("date -u '+%Y-%m-%d %H:%M UTC'")
     );
+    if args.runs < 5 {
+        doc.push_str("**Smoke run** (fewer than 5 runs per tool): indicative only. Regenerate with `cargo xtask bench --write` on a quiet machine.\n\n");
+    }
     doc.push_str("Method: one untimed warm-up run of each tool, then the runs alternate kmod and modkit. depmod runs on a hardlinked copy of each tree with a warm page cache; modkit writes the post-order layout (`--index-layout=post-order`) so both tools write the same bytes. modinfo runs over every module of the tree by path, in batches of the same paths for both tools; its wall time is the sum of the batches and its peak RSS the highest of them. Wall time is measured by the clock around the process, peak RSS by `/usr/bin/time -f %M`.\n\n");
     doc.push_str("## Machine\n\n");
     let _ = writeln!(
