@@ -269,7 +269,7 @@ fn document(args: &Args, trees: &[Tree], table: &str) -> Result<String> {
     let _ = writeln!(
         doc,
         "- Memory: {}",
-        sh("grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2-3")
+        sh("awk '/MemTotal/ { printf \"%.1f GiB\", $2 / 1048576 }' /proc/meminfo")
     );
     let _ = writeln!(
         doc,
