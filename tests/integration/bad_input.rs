@@ -101,7 +101,8 @@ fn modinfo_rejects_bad_modules_like_kmod() {
     let mut report = String::new();
     for (name, _) in bad_modules() {
         let path = kernel.join(name).to_string_lossy().into_owned();
-        let Some((theirs, ours)) = both(test, "modinfo", KMOD_MODINFO, &[path.clone()]) else {
+        let Some((theirs, ours)) = both(test, "modinfo", KMOD_MODINFO, std::slice::from_ref(&path))
+        else {
             return;
         };
         if let Some(diff) = theirs.difference(&ours) {

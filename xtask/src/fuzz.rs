@@ -131,7 +131,7 @@ fn xz_magic() -> Vec<u8> {
 /// `sig_len` bytes of signature, the 12-byte struct (PKCS#7) and the trailer magic.
 fn signature_trailer(sig_len: u8) -> Vec<u8> {
     let mut s = elf_header(2, 1);
-    s.extend(std::iter::repeat(0x30).take(sig_len as usize));
+    s.extend(vec![0x30; sig_len as usize]);
     s.extend([0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, sig_len]);
     s.extend(b"~Module signature appended~\n");
     s
