@@ -1,8 +1,10 @@
 //! Bad input through the binary against kmod 30, on fixtures generated here: truncated and
-//! empty ELF files, a wrong magic, broken xz and zstd streams, a depmod.d file with lines
-//! that do not parse, and command-line errors. modkit must print the same messages and exit
+//! empty ELF files, synthetic modules cut in half (plain and inside an xz stream), a wrong
+//! magic, broken xz and zstd streams, a depmod.d file with lines that do not parse, and
+//! command-line errors. modkit must print the same messages and exit
 //! with the same status as kmod (and never panic).
 
+use modkit_elf::synth::ModuleBuilder;
 use modkit_tests::{assert_same, modkit, scratch, Outcome, KMOD_DEPMOD, KMOD_MODINFO};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,13 @@ fn bad_modules() -> Vec<(&'static str, Vec<u8>)> {
     section_table_past_end[60] = 4; // e_shnum
     let compressed = xz(&header);
     let truncated_xz = compressed[..compressed.len() - 12].to_vec();
+    let whole = ModuleBuilder::new()
+        .modinfo("license", "GPL")
+        .export("f", 1)
+        .build();
+    let half = whole[..whole.len() / 2].to_vec();
+    let half_xz = xz(&whole);
+    let half_xz = half_xz[..half_xz.len() / 2].to_vec();
     vec![
         ("empty.ko", Vec::new()),
         ("truncated.ko", header[..20].to_vec()),
