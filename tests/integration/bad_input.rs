@@ -1,8 +1,8 @@
 //! Bad input through the binary against kmod 30, on fixtures generated here: truncated and
 //! empty ELF files, synthetic modules cut in half (plain and inside an xz stream), a wrong
 //! magic, broken xz and zstd streams, a depmod.d file with lines that do not parse, and
-//! command-line errors. modkit must print the same messages and exit
-//! with the same status as kmod (and never panic).
+//! command-line errors. modkit must print the same messages and exit with the same status
+//! as kmod (and never panic).
 
 use modkit_elf::synth::ModuleBuilder;
 use modkit_tests::{assert_same, modkit, scratch, Outcome, KMOD_DEPMOD, KMOD_MODINFO};
