@@ -23,4 +23,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = module.build_id();
     let _ = module.sections();
     let _ = (module.machine(), module.is_64(), module.is_big_endian());
+    let _ = module.symbols();
+    let _ = modkit_elf::layout::mem_layout(&module);
+    let _ = modkit_elf::layout::core_init_layout(&module);
+    let _ = Signature::module_len(&image);
 });

@@ -2,8 +2,9 @@
 //!
 //! [`Module::parse`] checks the ELF identification the way libkmod does (see
 //! [`crate::error`] for which failure gives which errno) and reads only the section header
-//! table; every accessor then reads just the sections it needs, bounds-checked through the
-//! `object` crate's low-level ELF types.
+//! table (through the `object` crate's low-level ELF types); every accessor then reads just
+//! the sections it needs. Like libkmod, sections are found by name and read by
+//! `sh_offset`/`sh_size` whatever their type, every access bounds-checked.
 use std::collections::HashMap;
 
 use object::elf::{self, FileHeader32, FileHeader64};
@@ -47,6 +48,17 @@ pub struct SectionInfo<'a> {
     pub flags: u64,
     pub size: u64,
     pub addralign: u64,
+    pub link: u32,
+}
+
+/// One `.symtab` entry, as far as callers need it (layout of the core symbol table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolInfo<'a> {
+    pub name: &'a [u8],
+    pub shndx: u16,
+    pub value: u64,
+    pub bind: u8,
+    pub typ: u8,
 }
 
 /// A parsed module image (already decompressed). Never panics on any input.
@@ -119,7 +131,8 @@ impl<'a> Module<'a> {
         with_elf!(self, p => p.exports())
     }
 
-    /// Dependency symbols (formats §5.5).
+    /// Dependency symbols (formats §5.5). Empty without a `.symtab` (as kmod 30); an error
+    /// when the `.symtab` is unreadable, which kmod's depmod treats as "no dependencies".
     pub fn dependency_symbols(&self) -> Result<Vec<DepSymbol<'a>>, crate::Error> {
         with_elf!(self, p => p.dependency_symbols())
     }
@@ -149,7 +162,8 @@ impl<'a> Module<'a> {
         with_elf!(self, p => p.header.e_machine(p.endian))
     }
 
-    /// The data of the first section called `name`; Ok(None) if there is none.
+    /// The bytes of the first section called `name`; Ok(None) if there is none or its bytes
+    /// lie outside the file.
     pub fn section_data(&self, name: &str) -> Result<Option<&'a [u8]>, Error> {
         with_elf!(self, p => p.section_data(name))
     }
@@ -157,6 +171,11 @@ impl<'a> Module<'a> {
     /// All section headers in table order (index 0 included).
     pub fn sections(&self) -> Vec<SectionInfo<'a>> {
         with_elf!(self, p => p.sections_info())
+    }
+
+    /// All entries of the first `SHT_SYMTAB`, in order (index 0 included).
+    pub fn symbols(&self) -> Result<Vec<SymbolInfo<'a>>, Error> {
+        with_elf!(self, p => p.symbols_info())
     }
 }
 
@@ -198,8 +217,12 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
                     data.len()
                 ))
             })?)
-            .map_err(|()| Error::Corrupt("misaligned ELF header".into()))?
+            .map_err(|()| Error::Corrupt("unreadable ELF header".into()))?
             .0;
+        // kmod 30 refuses a file without a section header table with EINVAL (oracle).
+        if header.e_shoff(endian).into() == 0 {
+            return Err(Error::Corrupt("no section header table (e_shoff 0)".into()));
+        }
         let sections = header.sections(endian, data).map_err(corrupt)?;
         Ok(Parsed {
             data,
@@ -209,14 +232,43 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
         })
     }
 
+    /// A section's bytes by `sh_offset`/`sh_size`, whatever its type (kmod reads even a
+    /// `SHT_NOBITS` section this way); None if they lie outside the file.
+    fn section_bytes(&self, section: &E::SectionHeader) -> Option<&'a [u8]> {
+        let offset = usize::try_from(section.sh_offset(self.endian).into()).ok()?;
+        let size = usize::try_from(section.sh_size(self.endian).into()).ok()?;
+        self.data.get(offset..offset.checked_add(size)?)
+    }
+
+    /// The first section called `name`. A section whose bytes lie outside the file counts
+    /// as missing, as in kmod (a `.modinfo` out of bounds gives ENOENT, checked with the
+    /// oracle).
     fn section_data(&self, name: &str) -> Result<Option<&'a [u8]>, Error> {
-        match self.sections.section_by_name(self.endian, name.as_bytes()) {
-            Some((_, section)) => section
-                .data(self.endian, self.data)
-                .map(Some)
-                .map_err(corrupt),
-            None => Ok(None),
-        }
+        Ok(self
+            .sections
+            .section_by_name(self.endian, name.as_bytes())
+            .and_then(|(_, section)| self.section_bytes(section)))
+    }
+
+    /// `.symtab` and `.strtab`, found by name as kmod does (not by type and `sh_link`).
+    fn symtab(&self) -> Result<Option<Symtab<'a, E>>, Error> {
+        let e = self.endian;
+        let Some((_, symtab)) = self.sections.section_by_name(e, b".symtab") else {
+            return Ok(None);
+        };
+        let bytes = self
+            .section_bytes(symtab)
+            .ok_or_else(|| Error::Corrupt(".symtab lies outside the file".into()))?;
+        let strtab = self
+            .section_data(".strtab")?
+            .ok_or_else(|| Error::Corrupt(".strtab missing or outside the file".into()))?;
+        let count = bytes.len() / size_of::<E::Sym>();
+        let (syms, _) = object::pod::slice_from_bytes::<E::Sym>(bytes, count)
+            .map_err(|()| Error::Corrupt("misaligned .symtab".into()))?;
+        Ok(Some(Symtab {
+            syms,
+            strings: object::read::StringTable::new(strtab, 0, strtab.len() as u64),
+        }))
     }
 
     fn sections_info(&self) -> Vec<SectionInfo<'a>> {
@@ -229,23 +281,54 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
                 flags: s.sh_flags(e).into(),
                 size: s.sh_size(e).into(),
                 addralign: s.sh_addralign(e).into(),
+                link: s.sh_link(e),
             })
             .collect()
     }
 
-    fn symbols(&self) -> Result<object::read::elf::SymbolTable<'a, E, &'a [u8]>, Error> {
-        self.sections
-            .symbols(self.endian, self.data, elf::SHT_SYMTAB)
-            .map_err(corrupt)
+    fn symbols_info(&self) -> Result<Vec<SymbolInfo<'a>>, Error> {
+        let e = self.endian;
+        let Some(t) = self.symtab()? else {
+            return Ok(Vec::new());
+        };
+        t.syms
+            .iter()
+            .map(|sym| {
+                Ok(SymbolInfo {
+                    name: sym.name(e, t.strings).map_err(corrupt)?,
+                    shndx: sym.st_shndx(e),
+                    value: sym.st_value(e).into(),
+                    bind: sym.st_bind(),
+                    typ: sym.st_type(),
+                })
+            })
+            .collect()
     }
 
+    /// Exports from `__crc_` symbols, else (none, or an unreadable symbol table, as kmod
+    /// does: checked with the oracle) from `__ksymtab_strings`.
     fn exports(&self) -> Result<Vec<Export<'a>>, Error> {
+        match self.crc_exports() {
+            Ok(exports) if !exports.is_empty() => Ok(exports),
+            _ => Ok(self
+                .section_data("__ksymtab_strings")?
+                .map(|strings| {
+                    split_strings(strings)
+                        .map(|name| Export { name, crc: 0 })
+                        .collect()
+                })
+                .unwrap_or_default()),
+        }
+    }
+
+    fn crc_exports(&self) -> Result<Vec<Export<'a>>, Error> {
         let e = self.endian;
-        let symbols = self.symbols()?;
-        let strings = symbols.strings();
+        let Some(t) = self.symtab()? else {
+            return Ok(Vec::new());
+        };
         let mut exports = Vec::new();
-        for sym in symbols.iter() {
-            let name = sym.name(e, strings).map_err(corrupt)?;
+        for sym in t.syms {
+            let name = sym.name(e, t.strings).map_err(corrupt)?;
             let Some(export) = name.strip_prefix(b"__crc_") else {
                 continue;
             };
@@ -253,11 +336,6 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
                 name: export,
                 crc: self.crc_value(sym)?,
             });
-        }
-        if exports.is_empty() {
-            if let Some(strings) = self.section_data("__ksymtab_strings")? {
-                exports.extend(split_strings(strings).map(|name| Export { name, crc: 0 }));
-            }
         }
         Ok(exports)
     }
@@ -275,7 +353,9 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
             .sections
             .section(SectionIndex(shndx.into()))
             .map_err(corrupt)?;
-        let data = section.data(e, self.data).map_err(corrupt)?;
+        let data = self
+            .section_bytes(section)
+            .ok_or_else(|| Error::Corrupt(format!("section {shndx} lies outside the file")))?;
         let word = usize::try_from(value)
             .ok()
             .and_then(|at| data.get(at..at.checked_add(4)?))
@@ -315,10 +395,13 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
         }
         let mut matched = vec![false; versions.len()];
         let sparc = matches!(self.header.e_machine(e), elf::EM_SPARC | elf::EM_SPARCV9);
-        let symbols = self.symbols()?;
-        let strings = symbols.strings();
+        // Without a .symtab, kmod 30 reports no dependency symbols at all, not even the
+        // __versions entries (checked with the oracle through depmod's modules.dep).
+        let Some(Symtab { syms, strings }) = self.symtab()? else {
+            return Ok(Vec::new());
+        };
         let mut deps = Vec::new();
-        for sym in symbols.iter().skip(1) {
+        for sym in syms.iter().skip(1) {
             if sym.st_shndx(e) != elf::SHN_UNDEF || (sparc && sym.st_type() == STT_SPARC_REGISTER) {
                 continue;
             }
@@ -356,6 +439,12 @@ impl<'a, E: FileHeader<Endian = Endianness>> Parsed<'a, E> {
         let note = self.section_data(".note.gnu.build-id").ok()??;
         parse_build_id_note(note, self.endian)
     }
+}
+
+/// The symbol table and its strings.
+struct Symtab<'a, E: FileHeader> {
+    syms: &'a [E::Sym],
+    strings: object::read::StringTable<'a, &'a [u8]>,
 }
 
 /// An unsigned integer of 4 or 8 bytes in the ELF's byte order.

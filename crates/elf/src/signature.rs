@@ -115,6 +115,46 @@ impl Signature {
     }
 }
 
+impl Signature {
+    /// The kernel's `info->len` after `module_sig_check()`: the image without the magic
+    /// and, when the `module_signature` is a well-formed PKCS#7 one (`mod_check_sig`), without
+    /// the struct and the signature either (kernel-loader §5.1).
+    pub fn module_len(image: &[u8]) -> usize {
+        let Some(body_end) = image.len().checked_sub(SIGNATURE_MAGIC.len()) else {
+            return image.len();
+        };
+        if image.len() <= SIGNATURE_MAGIC.len()
+            || image.get(body_end..) != Some(SIGNATURE_MAGIC.as_slice())
+        {
+            return image.len();
+        }
+        let Some(struct_at) = body_end
+            .checked_sub(MODULE_SIGNATURE_SIZE)
+            .filter(|_| body_end > MODULE_SIGNATURE_SIZE)
+        else {
+            return body_end;
+        };
+        let Some(raw) = image.get(struct_at..body_end) else {
+            return body_end;
+        };
+        let Some(t) = read_trailer(raw) else {
+            return body_end;
+        };
+        let pad_clear = raw.get(5..8) == Some([0u8; 3].as_slice());
+        let pkcs7_only = t.id_type == SignatureId::Pkcs7.id_type()
+            && t.algo == 0
+            && t.hash == 0
+            && t.signer_len == 0
+            && t.key_id_len == 0
+            && pad_clear;
+        if pkcs7_only && t.sig_len < struct_at {
+            struct_at - t.sig_len
+        } else {
+            body_end
+        }
+    }
+}
+
 fn read_trailer(b: &[u8]) -> Option<Trailer> {
     let sig_len = u32::from_be_bytes(b.get(8..12)?.try_into().ok()?);
     Some(Trailer {
@@ -129,7 +169,9 @@ fn read_trailer(b: &[u8]) -> Option<Trailer> {
 
 /// The PKCS#7 fields from the first SignerInfo of a DER `ContentInfo { SignedData }`.
 fn parse_pkcs7(der_bytes: &[u8]) -> Option<Signature> {
-    let info = ContentInfo::from_der(der_bytes).ok()?;
+    // Bytes after the first DER object are ignored, as kmod 30 (OpenSSL's d2i) does.
+    let mut reader = der::SliceReader::new(der_bytes).ok()?;
+    let info = ContentInfo::decode(&mut reader).ok()?;
     if info.content_type != const_oids::SIGNED_DATA {
         return None;
     }

@@ -200,6 +200,10 @@ fn signature_variants_match_modinfo() {
     // A subjectKeyIdentifier signer (CMS v3 style), which PKCS#7 v1.5 cannot express.
     let der = modkit_elf::synth::pkcs7_der(b"k", &[1], "2.16.840.1.101.3.4.2.1", &[3; 8]).unwrap();
     specs.push(SignatureSpec::Pkcs7Der(with_ski_signer(&der)));
+    // Trailing bytes after the DER inside sig_len.
+    let mut trailing = der.clone();
+    trailing.extend_from_slice(&[0, 0, 0]);
+    specs.push(SignatureSpec::Pkcs7Der(trailing));
     for id in [SignatureId::Pgp, SignatureId::X509] {
         for hash in [0, 4, 8, 9] {
             specs.push(SignatureSpec::Legacy {
@@ -269,8 +273,25 @@ fn errors_match_modinfo_strerror() {
         .modinfo("name", "x")
         .compression(Compression::Xz)
         .build();
+    let zstd = ModuleBuilder::new()
+        .modinfo("name", "x")
+        .compression(Compression::Zstd)
+        .build();
     let mut bad_class = good.clone();
     bad_class[4] = 9;
+    let mut no_shoff = good.clone();
+    no_shoff[0x28..0x30].fill(0);
+    // .modinfo's sh_offset (Elf64_Shdr + 24) pointing past the end: kmod says ENOENT.
+    let mut modinfo_outside = good.clone();
+    let index = Module::parse(&good)
+        .unwrap()
+        .sections()
+        .iter()
+        .position(|s| s.name == b".modinfo")
+        .unwrap();
+    let shoff = u64::from_le_bytes(good[0x28..0x30].try_into().unwrap()) as usize;
+    let field = shoff + index * 64 + 24;
+    modinfo_outside[field..field + 8].copy_from_slice(&(good.len() as u64 + 10).to_le_bytes());
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty", Vec::new()),
         ("short", good[..5].to_vec()),
@@ -281,6 +302,10 @@ fn errors_match_modinfo_strerror() {
         ("class", bad_class),
         ("xz", xz[..xz.len() / 2].to_vec()),
         ("nomodinfo", ModuleBuilder::new().without_modinfo().build()),
+        ("noshoff", no_shoff),
+        ("xzgarbage", [xz.as_slice(), b"garbage!"].concat()),
+        ("zstdgarbage", [zstd.as_slice(), b"garbage!"].concat()),
+        ("modinfooutside", modinfo_outside),
     ];
     for (name, bytes) in cases {
         let path = dir.join(format!("{name}.ko"));
@@ -487,4 +512,81 @@ fn depmod_warnings_follow_our_dependency_symbols() {
     }
     assert!(!expected.is_empty());
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// A `.symtab` whose `sh_link` is wrong (kmod finds `.strtab` by name), one lying outside
+/// the file and none at all (kmod falls back to `__ksymtab_strings` for exports and finds no
+/// dependencies, not even from `__versions`; our `dependency_symbols` is empty without a
+/// `.symtab` and an error for an unreadable one, which depmod must treat as "none").
+#[test]
+fn depmod_on_broken_symbol_tables() {
+    if !have_tool(DEPMOD) {
+        return;
+    }
+    let provider = ModuleBuilder::new()
+        .modinfo("name", "p")
+        .export("exp1", 3)
+        .build();
+    let user = ModuleBuilder::new()
+        .modinfo("name", "u")
+        .export("exp0", 5)
+        .undefined("exp1", Binding::Global)
+        .version(3, "exp1")
+        .build();
+    let index = Module::parse(&user)
+        .unwrap()
+        .sections()
+        .iter()
+        .position(|s| s.name == b".symtab")
+        .unwrap();
+    let shoff = u64::from_le_bytes(user[0x28..0x30].try_into().unwrap()) as usize;
+    let header = shoff + index * 64;
+    let mut bad_link = user.clone();
+    bad_link[header + 40..header + 44].copy_from_slice(&99u32.to_le_bytes());
+    let mut outside = user.clone();
+    outside[header + 24..header + 32].copy_from_slice(&(user.len() as u64 + 10).to_le_bytes());
+    // No section called .symtab at all (renamed in .shstrtab).
+    let mut renamed = user.clone();
+    let at = renamed.windows(8).position(|w| w == b".symtab\0").unwrap();
+    renamed[at + 6] = b'X';
+    let cases = [
+        ("link", bad_link, true),
+        ("outside", outside, false),
+        ("none", renamed, false),
+    ];
+    for (case, image, depends) in cases {
+        let base = scratch(&format!("symtab-{case}"));
+        let dir = base.join("lib/modules/1.0.0/kernel");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("p.ko"), &provider).unwrap();
+        std::fs::write(dir.join("u.ko"), &image).unwrap();
+        let out = Command::new(DEPMOD)
+            .arg("-b")
+            .arg(&base)
+            .arg("1.0.0")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let moddir = base.join("lib/modules/1.0.0");
+        let dep = std::fs::read_to_string(moddir.join("modules.dep")).unwrap();
+        let expected_line = if depends {
+            "kernel/u.ko: kernel/p.ko"
+        } else {
+            "kernel/u.ko:"
+        };
+        assert!(dep.lines().any(|l| l == expected_line), "{case}: {dep}");
+        let symbols = std::fs::read_to_string(moddir.join("modules.symbols")).unwrap();
+        assert!(
+            symbols.lines().any(|l| l == "alias symbol:exp0 u"),
+            "{case}: {symbols}"
+        );
+        let m = Module::parse(&image).unwrap();
+        assert_eq!(m.exports().unwrap()[0].name, b"exp0");
+        match m.dependency_symbols() {
+            Ok(deps) if depends => assert!(deps.iter().any(|d| d.name == b"exp1"), "{case}"),
+            Ok(deps) => assert!(deps.is_empty(), "{case}"),
+            Err(_) => assert_eq!(case, "outside"),
+        }
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

@@ -239,3 +239,11 @@ fn signer_is_first_cn_else_last_attribute() {
         assert_eq!(parsed.signer, signer);
     }
 }
+
+#[test]
+fn bytes_after_the_der_are_ignored() {
+    let mut der = pkcs7_der(b"k", &[1], SHA256, &[3; 8]).unwrap();
+    der.extend_from_slice(&[0, 0, 0]);
+    let parsed = Signature::parse(&signed(SignatureSpec::Pkcs7Der(der))).unwrap();
+    assert_eq!(parsed.signature, vec![3; 8]);
+}

@@ -432,6 +432,91 @@ fn header_errors_carry_kmod_errnos() {
     assert_eq!(Module::parse(&bad).err().unwrap().errno(), 22);
 }
 
+/// Overwrites a field of the named section's header in an ELF64 little-endian image:
+/// `at` is the offset inside `Elf64_Shdr` (4: sh_type, 24: sh_offset, 32: sh_size, 40: sh_link).
+fn patch_section(image: &mut [u8], name: &str, at: usize, value: u64, width: usize) {
+    let index = Module::parse(image)
+        .unwrap()
+        .sections()
+        .iter()
+        .position(|s| s.name == name.as_bytes())
+        .unwrap();
+    let shoff = u64::from_le_bytes(image[0x28..0x30].try_into().unwrap()) as usize;
+    let field = shoff + index * 64 + at;
+    image[field..field + width].copy_from_slice(&value.to_le_bytes()[..width]);
+}
+
+fn module_with_symbols() -> Vec<u8> {
+    ModuleBuilder::new()
+        .modinfo("name", "m")
+        .export("exp0", 5)
+        .undefined("need", Binding::Global)
+        .version(9, "need")
+        .build()
+}
+
+#[test]
+fn sections_are_found_by_name_and_read_by_offset() {
+    // kmod reads .modinfo even when it is SHT_NOBITS, and finds .strtab by name.
+    let mut image = module_with_symbols();
+    patch_section(&mut image, ".modinfo", 4, 8, 4);
+    patch_section(&mut image, ".symtab", 40, 99, 4);
+    let m = Module::parse(&image).unwrap();
+    assert_eq!(m.modinfo().unwrap(), vec![(b("name"), b("m"))]);
+    assert_eq!(
+        m.exports().unwrap(),
+        vec![Export {
+            name: b("exp0"),
+            crc: 5
+        }]
+    );
+    assert_eq!(m.dependency_symbols().unwrap()[0].name, b"need");
+}
+
+#[test]
+fn sections_outside_the_file_count_as_missing() {
+    let mut image = module_with_symbols();
+    let len = image.len() as u64;
+    patch_section(&mut image, ".modinfo", 24, len + 10, 8);
+    let err = Module::parse(&image).unwrap().modinfo().unwrap_err();
+    assert_eq!(err.errno(), 2);
+    // An unreadable .symtab: exports fall back to __ksymtab_strings (CRC 0), the
+    // dependency symbols are an error.
+    let mut image = module_with_symbols();
+    patch_section(&mut image, ".symtab", 24, len + 10, 8);
+    let m = Module::parse(&image).unwrap();
+    assert_eq!(
+        m.exports().unwrap(),
+        vec![Export {
+            name: b("exp0"),
+            crc: 0
+        }]
+    );
+    assert!(m.dependency_symbols().is_err());
+}
+
+#[test]
+fn no_section_header_table_is_einval() {
+    let mut image = module_with_symbols();
+    image[0x28..0x30].fill(0);
+    assert_eq!(Module::parse(&image).err().unwrap().errno(), 22);
+}
+
+#[test]
+fn images_at_any_alignment_parse() {
+    let image = module_with_symbols();
+    let mut shifted = vec![0u8];
+    shifted.extend_from_slice(&image);
+    let m = Module::parse(&shifted[1..]).unwrap();
+    assert_eq!(
+        m.exports().unwrap(),
+        vec![Export {
+            name: b("exp0"),
+            crc: 5
+        }]
+    );
+}
+
 /// Runs every accessor; the point is that none of them panics.
 fn exercise(bytes: &[u8]) {
     if let Ok(image) = decompress(bytes) {
@@ -444,7 +529,16 @@ fn exercise(bytes: &[u8]) {
                 m.versions(),
                 m.build_id(),
             );
-            let _ = (m.sections(), m.machine(), m.is_64(), m.is_big_endian());
+            let _ = (
+                m.sections(),
+                m.symbols(),
+                m.machine(),
+                m.is_64(),
+                m.is_big_endian(),
+            );
+            let _ = modkit_elf::layout::mem_layout(&m);
+            let _ = modkit_elf::layout::core_init_layout(&m);
+            let _ = Signature::module_len(&image);
         }
     }
 }
