@@ -165,8 +165,8 @@ fn files_of(path: &Path, diag: &mut dyn FnMut(ConfigError)) -> Vec<ConfigFile> {
     let Ok(entries) = std::fs::read_dir(path) else {
         return Vec::new();
     };
-    let mut names: Vec<std::ffi::OsString> = entries.flatten().map(|e| e.file_name()).collect();
-    names.sort();
+    // readdir order, like kmod: it decides the order of the messages below
+    let names: Vec<std::ffi::OsString> = entries.flatten().map(|e| e.file_name()).collect();
     let mut out = Vec::new();
     for name in names {
         let bytes = name.as_encoded_bytes();
@@ -212,7 +212,7 @@ pub fn parse_into(
     diag: &mut dyn FnMut(ConfigError),
 ) {
     for line in logical_lines(data) {
-        if line.text.first().is_none_or(|&b| b == b'#') {
+        if matches!(line.text.first(), None | Some(b'#')) {
             continue;
         }
         let mut toks = tokens(&line.text);
@@ -489,6 +489,7 @@ mod tests {
             &mut |e| msgs.push(e.to_string()),
         );
         let got: Vec<PathBuf> = files.into_iter().map(|f| f.path).collect();
+        msgs.sort();
         assert_eq!(
             got,
             vec![
@@ -501,11 +502,11 @@ mod tests {
         assert_eq!(
             msgs,
             vec![
+                format!("All cfg files need .conf: {}", b.join("x.txt").display()),
                 format!(
                     "Directories inside directories are not supported: {}",
                     b.join("sub.conf").display()
                 ),
-                format!("All cfg files need .conf: {}", b.join("x.txt").display()),
             ]
         );
     }

@@ -45,7 +45,7 @@ pub fn read_all(mods: &[Candidate]) -> Vec<ModuleFacts> {
 
 /// Read one module file; failures become `symbols_errno`, never a panic.
 pub fn read_one(path: &std::path::Path) -> ModuleFacts {
-    let bytes = match std::fs::read(path) {
+    let bytes = match read_module_file(path) {
         Ok(b) => b,
         Err(e) => return failed(e.raw_os_error().unwrap_or(EINVAL)),
     };
@@ -61,6 +61,18 @@ pub fn read_one(path: &std::path::Path) -> ModuleFacts {
     } else {
         facts_of_image(&bytes)
     }
+}
+
+/// The file's bytes: an uncompressed ELF is read sparsely (see [`crate::sparse`]), anything
+/// else in full.
+fn read_module_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    if let Some(image) = crate::sparse::read_sparse(&file)? {
+        return Ok(image);
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut bytes)?;
+    Ok(bytes)
 }
 
 fn failed(errno: i32) -> ModuleFacts {

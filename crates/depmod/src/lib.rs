@@ -10,13 +10,19 @@
 //! ([`deps`]) → every output built in memory ([`outputs`]) → atomic write ([`write`]) or,
 //! with `-n`, the text outputs on stdout.
 //!
-//! Output compatibility: we emulate Debian 12's kmod 30. Two deliberate choices:
+//! Output compatibility: we emulate Debian 12's kmod 30 (outputs, stdout and messages
+//! byte for byte; checked against `/sbin/depmod` on both Debian trees). Deliberate choices:
 //! * the `.bin` layout follows [`Options::layout`] (default pre-order, as kmod ≥ 34;
 //!   `Layout::PostOrder` gives kmod 30's bytes);
 //! * kmod 30 never writes `modules.weakdep` (kmod ≥ 33 always does): we write it only when
 //!   some module has `weakdep=` entries, so trees without weakdeps give exactly kmod 30's
 //!   set of files.
-//! * like kmod 30 built without zlib, `.ko.gz` files are not module files.
+//! * like kmod 30 built without zlib, `.ko.gz` files are not module files;
+//! * depmod.d is read from the absolute directories (kmod 30 ignores `-b` for them);
+//! * writes are stronger than kmod's: all temporary files are written and fsynced before
+//!   any rename, and the directory is fsynced (kmod never fsyncs);
+//! * on a dependency graph where kmod 30's cycle report never ends (a cycle reachable from
+//!   another cycle), ours terminates and reports both.
 #![forbid(unsafe_code)]
 
 pub mod database;
@@ -28,6 +34,7 @@ pub mod order;
 pub mod outputs;
 pub mod quick;
 pub mod scan;
+pub mod sparse;
 pub mod symbols;
 pub mod write;
 
@@ -151,10 +158,8 @@ fn run_logged(opts: &Options, log: &mut log::Log<'_>) -> Result<(), DepmodError>
     let in_dir = module_dir(&opts.basedir, &opts.moduledir, &opts.version);
     let out_root = opts.outdir.as_deref().unwrap_or(&opts.basedir);
     let out_dir = module_dir(out_root, &opts.moduledir, &opts.version);
-    if opts.quick {
-        if opts.dry_run || quick::up_to_date(&in_dir, &out_dir, log) {
-            return Ok(());
-        }
+    if opts.quick && (opts.dry_run || quick::up_to_date(&in_dir, &out_dir, log)) {
+        return Ok(());
     }
     let full_scan = opts.modules.is_empty() || opts.all || opts.quick;
     let cfg = if full_scan {
@@ -164,8 +169,8 @@ fn run_logged(opts: &Options, log: &mut log::Log<'_>) -> Result<(), DepmodError>
     } else {
         DepmodConfig::default()
     };
-    let mut table = load_kernel_symbols(opts, log)?;
-    let mut mods = collect(opts, &cfg, &in_dir, full_scan, log);
+    let mut table = load_kernel_symbols(opts, &in_dir, log)?;
+    let mut mods = collect(opts, &cfg, &in_dir, full_scan, log)?;
     order::hash_order(&mut mods);
     read_module_order(&in_dir, &mut mods, log);
     let facts = facts::read_all(&mods);
@@ -219,6 +224,7 @@ fn run_logged(opts: &Options, log: &mut log::Log<'_>) -> Result<(), DepmodError>
 /// `-E` or `-F` into a fresh symbol table (with depmod's fake kernel symbols).
 fn load_kernel_symbols(
     opts: &Options,
+    in_dir: &Path,
     log: &mut log::Log<'_>,
 ) -> Result<symbols::SymbolTable, DepmodError> {
     let mut table = symbols::SymbolTable::default();
@@ -234,7 +240,12 @@ fn load_kernel_symbols(
         ))
     })?;
     if opts.symvers.is_some() {
-        table.load_symvers(file, &data, opts.symbol_prefix, log);
+        let stale_errno = if in_dir.join("modules.softdep").exists() {
+            "Success"
+        } else {
+            "No such file or directory"
+        };
+        table.load_symvers(file, &data, opts.symbol_prefix, stale_errno, log);
     } else {
         table.load_system_map(file, &data, opts.symbol_prefix, log);
     }
@@ -250,7 +261,7 @@ fn collect(
     in_dir: &Path,
     full_scan: bool,
     log: &mut log::Log<'_>,
-) -> Vec<scan::Candidate> {
+) -> Result<Vec<scan::Candidate>, DepmodError> {
     let mut set = scan::ModuleSet::new(cfg);
     if full_scan {
         let mut scanner = scan::Scanner {
@@ -258,13 +269,25 @@ fn collect(
             excludes: &cfg.excludes,
             log,
         };
-        scanner.scan(in_dir, Some(b""));
+        scanner.scan(in_dir, Some(b"")).map_err(|e| {
+            fatal(format!(
+                "could not search modules: {}",
+                log::io_strerror(&e)
+            ))
+        })?;
         for ext in cfg.externals.iter().rev() {
-            scanner.scan(ext, None);
+            let _ = scanner.scan(ext, None);
         }
     } else {
         let prefix = in_dir.as_os_str().as_bytes();
         for path in &opts.modules {
+            if let Err(e) = std::fs::metadata(path) {
+                return Err(fatal(format!(
+                    "could not create module {}: {}",
+                    path.display(),
+                    log::io_strerror(&e)
+                )));
+            }
             let bytes = path.as_os_str().as_bytes();
             let rel = bytes
                 .strip_prefix(prefix)
@@ -277,7 +300,7 @@ fn collect(
             });
         }
     }
-    set.into_vec()
+    Ok(set.into_vec())
 }
 
 /// Apply `<dir>/modules.order` (kmod 30 rules) to modules in hash order.

@@ -14,7 +14,7 @@ pub fn hash_order(mods: &mut [Candidate]) {
 }
 
 /// The key `modules.order` lines are matched against: the relative path truncated after
-/// the basename's first `.` and the 3 bytes that follow it (normally `.ko`).
+/// the basename's first `.` and the 2 bytes that follow it (normally `.ko`).
 pub fn uncompressed_rel(rel: &[u8]) -> &[u8] {
     let base = rel.iter().rposition(|&b| b == b'/').map_or(0, |p| p + 1);
     match rel
@@ -22,7 +22,7 @@ pub fn uncompressed_rel(rel: &[u8]) -> &[u8] {
         .and_then(|b| b.iter().position(|&c| c == b'.'))
     {
         Some(dot) => {
-            let end = (base + dot + 4).min(rel.len());
+            let end = (base + dot + 3).min(rel.len());
             rel.get(..end).unwrap_or(rel)
         }
         None => rel,

@@ -281,6 +281,9 @@ fn builtin_alias_bin(db: &Database<'_>, log: &mut Log<'_>) -> Vec<u8> {
             continue;
         }
         let value = rest.get(eq + 1..).unwrap_or_default();
+        if value.is_empty() {
+            continue;
+        }
         match alias_normalize(value) {
             Some(key) => {
                 idx.insert(&key, modname, 0);

@@ -173,8 +173,9 @@ impl Scanner<'_, '_, '_> {
     }
 
     /// Scan `dir` recursively; `rel` is the relative prefix (None for external dirs, whose
-    /// modules keep absolute paths).
-    pub fn scan(&mut self, dir: &Path, rel: Option<&[u8]>) {
+    /// modules keep absolute paths). A directory that cannot be opened is reported and
+    /// its error returned (fatal only for the module directory itself).
+    pub fn scan(&mut self, dir: &Path, rel: Option<&[u8]>) -> Result<(), std::io::Error> {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
@@ -183,7 +184,7 @@ impl Scanner<'_, '_, '_> {
                     dir.display(),
                     io_strerror(&e)
                 ));
-                return;
+                return Err(e);
             }
         };
         for entry in entries.flatten() {
@@ -205,7 +206,7 @@ impl Scanner<'_, '_, '_> {
                 continue;
             };
             if is_dir {
-                self.scan(&path, sub_rel.as_deref());
+                let _ = self.scan(&path, sub_rel.as_deref());
             } else if is_module_file(name) {
                 let modname = modkit_index::names::path_to_modname(name);
                 self.set.add(Candidate {
@@ -215,6 +216,7 @@ impl Scanner<'_, '_, '_> {
                 });
             }
         }
+        Ok(())
     }
 
     /// Some(true) for a directory, Some(false) for a regular file, None otherwise.

@@ -49,11 +49,16 @@ impl SymbolTable {
     }
 
     /// Load `Module.symvers` (`-E`): lines whose third token is `vmlinux`.
+    ///
+    /// kmod prints a bad CRC with `%m`, i.e. a stale errno: observed to be "No such file
+    /// or directory" when the module directory has no `modules.softdep` (libkmod failed to
+    /// open it just before), else "Success". `stale_errno` is that text.
     pub fn load_symvers(
         &mut self,
         file: &Path,
         data: &[u8],
         prefix: Option<u8>,
+        stale_errno: &str,
         log: &mut Log<'_>,
     ) {
         for (i, line) in data.split(|&b| b == b'\n').enumerate() {
@@ -69,7 +74,7 @@ impl SymbolTable {
             }
             let Some(crc) = parse_crc(ver) else {
                 log.error(&format!(
-                    "{}:{} Invalid symbol version {}: Success",
+                    "{}:{} Invalid symbol version {}: {stale_errno}",
                     file.display(),
                     i + 1,
                     String::from_utf8_lossy(ver)

@@ -33,15 +33,48 @@ fn temp_suffix() -> String {
     )
 }
 
-/// Write one temporary file fully and fsync it.
-fn write_temp(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Write one temporary file fully (not yet synced).
+fn write_temp(path: &Path, bytes: &[u8]) -> std::io::Result<File> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
         .open(path)?;
     f.write_all(bytes)?;
-    f.sync_all()
+    Ok(f)
+}
+
+/// fsync every file, concurrently (the filesystem can then commit them together).
+fn sync_files(files: &[(File, &str)]) -> Result<(), (String, std::io::Error)> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .iter()
+            .map(|(f, name)| scope.spawn(move || f.sync_all().map_err(|e| (name.to_string(), e))))
+            .collect();
+        let mut result = Ok(());
+        for h in handles {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err((String::new(), std::io::Error::other("sync failed"))));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
+}
+
+fn remove_all(temps: &[(PathBuf, PathBuf)]) {
+    for (t, _) in temps {
+        let _ = std::fs::remove_file(t);
+    }
+}
+
+fn write_error(name: &str, e: &std::io::Error) -> DepmodError {
+    DepmodError {
+        level: Level::Error,
+        text: format!("Could not write index '{name}': {}", io_strerror(e)),
+    }
 }
 
 /// Write every output into `dir` (created if needed) atomically.
@@ -55,21 +88,25 @@ pub fn write_all(dir: &Path, outputs: &[Output]) -> Result<(), DepmodError> {
     })?;
     let suffix = temp_suffix();
     let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut files: Vec<(File, &str)> = Vec::new();
     for out in outputs {
         let final_path = dir.join(out.name);
         let temp = dir.join(format!("{}{suffix}", out.name));
-        if let Err(e) = write_temp(&temp, &out.bytes) {
-            let _ = std::fs::remove_file(&temp);
-            for (t, _) in &temps {
-                let _ = std::fs::remove_file(t);
+        match write_temp(&temp, &out.bytes) {
+            Ok(f) => files.push((f, out.name)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                remove_all(&temps);
+                return Err(write_error(out.name, &e));
             }
-            return Err(DepmodError {
-                level: Level::Error,
-                text: format!("Could not write index '{}': {}", out.name, io_strerror(&e)),
-            });
         }
         temps.push((temp, final_path));
     }
+    if let Err((name, e)) = sync_files(&files) {
+        remove_all(&temps);
+        return Err(write_error(&name, &e));
+    }
+    drop(files);
     let mut pending = temps.iter();
     for (temp, final_path) in pending.by_ref() {
         if let Err(e) = std::fs::rename(temp, final_path) {
