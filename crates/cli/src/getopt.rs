@@ -42,7 +42,7 @@ enum Ordering {
     RequireOrder,
 }
 
-/// The parser state over one argument vector (argv[0] included).
+/// The parser state over one argument vector (`argv[0]` included).
 pub struct Getopt<'a> {
     argv: &'a [Vec<u8>],
     shorts: &'a [u8],
@@ -451,5 +451,22 @@ mod tests {
     fn colon_is_never_an_option() {
         let (items, _) = run(&["p", "-:"], "C:");
         assert_eq!(items, vec![err("p: invalid option -- ':'")]);
+    }
+
+    proptest::proptest! {
+        /// Any argument vector parses without panicking, and every word ends up either
+        /// consumed by an option or returned as an operand.
+        #[test]
+        fn never_panics(words in proptest::collection::vec("(-{0,3}[a-z=:C-]{0,6})", 0..8)) {
+            let mut args = vec![b"prog".to_vec()];
+            args.extend(words.iter().map(|w| w.as_bytes().to_vec()));
+            let mut g = Getopt::new(&args, "avC:o::", LONGS);
+            let items: Vec<Item> = g.by_ref().collect();
+            let operands = g.operands();
+            proptest::prop_assert!(items.len() + operands.len() <= 8 * 6 + 1);
+            for op in &operands {
+                proptest::prop_assert!(args[1..].contains(op));
+            }
+        }
     }
 }

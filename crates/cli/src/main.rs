@@ -1,5 +1,18 @@
-//! The `modkit` multi-call binary: dispatches on the basename of argv[0] (depmod, modinfo,
+//! The `modkit` multi-call binary: dispatches on the basename of `argv[0]` (depmod, modinfo,
 //! kmod) or on `modkit TOOL ARGS...`, which behaves exactly like TOOL called through a link.
+//!
+//! Layout: [`getopt`] (glibc `getopt_long`), [`texts`] (kmod's exact words, errno texts),
+//! [`system`] (kernel release, `/proc`, absolute paths), one module per tool in `tools`.
+//!
+//! Deliberate differences from Debian 12's kmod 30:
+//! * `-V` prints `modkit version <v>` and modkit's feature line;
+//! * help texts are modkit's own wording (streams and exit statuses are kmod's);
+//! * depmod also has `-o/--outdir`, `--moduledir` (kmod ≥ 31/34) and `--index-layout`,
+//!   which changes the candidates listed in "ambiguous option" messages that they match;
+//! * `kmod list` prints libkmod's error in its non-debug form.
+//!
+//! Test-only environment variables: `MODKIT_PROC` (the `/proc` root), `MODKIT_SYS` (the
+//! `/sys` root) and `MODKIT_MODULE_DIRECTORY` (`/lib/modules` for the running kernel).
 #![forbid(unsafe_code)]
 
 mod getopt;
@@ -10,17 +23,17 @@ mod tools;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
-/// A tool's entry point: argv (argv[0] as the tool sees it) to exit status.
+/// A tool's entry point: argv (`argv[0]` as the tool sees it) to exit status.
 pub type ToolMain = fn(&[Vec<u8>]) -> i32;
 
-/// The tools reachable through argv[0], by basename.
+/// The tools reachable through `argv[0]`, by basename.
 const TOOLS: &[(&str, ToolMain)] = &[
     ("depmod", tools::depmod::main),
     ("modinfo", tools::modinfo::main),
     ("kmod", tools::kmod::main),
 ];
 
-/// kmod 30 returns -ENOENT from `main` for an unknown argv[0]: exit status 254.
+/// kmod 30 returns -ENOENT from `main` for an unknown `argv[0]`: exit status 254.
 const EXIT_UNKNOWN_TOOL: i32 = 254;
 
 fn basename(path: &[u8]) -> &[u8] {
@@ -53,20 +66,20 @@ fn modkit_help() -> String {
 fn modkit_main(argv: &[Vec<u8>]) -> i32 {
     match argv.get(1).map(Vec::as_slice) {
         None | Some(b"--help") | Some(b"-h") => {
-            print!("{}", modkit_help());
+            tools::stdout(modkit_help().as_bytes());
             0
         }
         Some(b"--version") | Some(b"-V") => {
-            println!("modkit version {}", env!("CARGO_PKG_VERSION"));
+            tools::stdout(format!("modkit version {}\n", env!("CARGO_PKG_VERSION")).as_bytes());
             0
         }
         Some(tool) => match find_tool(tool) {
             Some(main) => main(&argv[1..]),
             None => {
-                eprintln!(
-                    "modkit: unknown tool '{}' (try 'modkit --help')",
-                    String::from_utf8_lossy(tool)
-                );
+                let mut line = b"modkit: unknown tool '".to_vec();
+                line.extend_from_slice(tool);
+                line.extend_from_slice(b"' (try 'modkit --help')");
+                texts::eprint_line(&line);
                 1
             }
         },

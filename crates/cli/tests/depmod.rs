@@ -212,3 +212,43 @@ fn missing_module_directory_matches() {
     let b_err = b.stderr.replace(&root(&theirs), "ROOT");
     assert_eq!((a.status, a_err), (b.status, b_err));
 }
+
+#[test]
+fn modinfo_reads_our_pre_order_indexes() {
+    if !have_oracle() {
+        return;
+    }
+    let mine = small_tree();
+    let theirs = small_tree();
+    let run = ours("depmod", &["-b", &mine.root_str(), "6.1.0-front"], &tmp());
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(theirs.depmod_with_oracle());
+    for name in [
+        "base",
+        "user",
+        "base-alias",
+        "char-major-10-200",
+        "unix",
+        "net-pf-1",
+        "nothere",
+    ] {
+        let a = ours(
+            "modinfo",
+            &["-b", &mine.root_str(), "-k", "6.1.0-front", name],
+            &tmp(),
+        );
+        let b = oracle(
+            "modinfo",
+            &["-b", &theirs.root_str(), "-k", "6.1.0-front", name],
+            &tmp(),
+        )
+        .unwrap();
+        let a_out = a.stdout.replace(&mine.root_str(), "ROOT");
+        let b_out = b.stdout.replace(&theirs.root_str(), "ROOT");
+        assert_eq!(
+            (a.status, a_out, a.stderr),
+            (b.status, b_out, b.stderr),
+            "{name}"
+        );
+    }
+}

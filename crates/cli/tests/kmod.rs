@@ -236,3 +236,52 @@ fn static_nodes_output_file_creates_parents() {
         "c! /dev/fuse 0600 - - - 10:229\n"
     );
 }
+
+/// Checked against kmod 30 by hand: the output is opened before any line is read, so a
+/// failure to create it reports no bad line; kmod's errno quirk for a parent that is a file.
+#[test]
+fn static_nodes_output_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    let cases = [
+        (file.join("x"), "Success."),
+        (file.join("x/y"), "Not a directory."),
+    ];
+    for (target, errno_text) in cases {
+        let (run, _keep) = static_nodes_with(DEVNAME, &["-o", target.to_str().unwrap()]);
+        assert_eq!(run.status, 1);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "Error: could not create parent directory for {} - {errno_text}\n",
+                target.display()
+            )
+        );
+    }
+    let (run, _keep) = static_nodes_with(DEVNAME, &["-o", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        (run.status, run.stderr),
+        (
+            1,
+            format!(
+                "Error: could not create {} - Is a directory\n",
+                dir.path().display()
+            )
+        )
+    );
+}
+
+#[test]
+fn modkit_unknown_tool_and_version() {
+    let bin = assert_cmd::cargo::cargo_bin("modkit");
+    let run = Run::from(Command::new(&bin).arg("frob").output().unwrap());
+    assert_eq!(run.status, 1);
+    assert!(run.stderr.contains("unknown tool 'frob'"), "{}", run.stderr);
+    let run = Run::from(Command::new(&bin).arg("--version").output().unwrap());
+    assert_eq!(run.status, 0);
+    assert_eq!(
+        run.stdout,
+        format!("modkit version {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

@@ -366,3 +366,76 @@ fn default_directory_is_the_running_kernel() {
         run.stderr
     );
 }
+
+#[test]
+fn permutation_and_option_forms() {
+    if !have_oracle() {
+        return;
+    }
+    let t = tree();
+    let root = t.root_str();
+    let file = "kernel/a/params.ko";
+    let cases: Vec<Vec<&str>> = vec![
+        vec![file, "-F", "license"],
+        vec!["--", "-F", file],
+        vec![file, "-0", "--", "-n"],
+        vec!["-F", "license", "-F", "author", file, "-a"],
+        vec!["--fie=parm", file, "--nul"],
+        vec!["-pn0", file],
+        vec!["-b", &root, "--set-v", VERSION, "-mF", "name", "plain"],
+        vec![
+            "-b",
+            &root,
+            "--set-version=6.1.0-test",
+            "--basedir",
+            &root,
+            "same",
+            "-Fname",
+        ],
+    ];
+    for args in cases {
+        let run = assert_same("modinfo", &args, &t.dir());
+        assert!(run.status == 0 || !run.stderr.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn indexed_module_whose_file_is_gone() {
+    if !have_oracle() {
+        return;
+    }
+    let t = tree();
+    std::fs::remove_file(t.dir().join("kernel/d/dash-name.ko")).unwrap();
+    std::fs::write(t.dir().join("kernel/a/plain.ko"), b"").unwrap();
+    let root = t.root_str();
+    for variant in [&[][..], &["-F", "name"], &["-n"], &["-m"]] {
+        let mut args: Vec<&str> = vec!["-b", &root, "-k", VERSION];
+        args.extend_from_slice(variant);
+        args.extend_from_slice(&["dash-name", "plain", "params"]);
+        let run = assert_same("modinfo", &args, t.root());
+        assert_eq!(
+            run.status,
+            if variant == ["-n"] { 0 } else { 1 },
+            "{variant:?}"
+        );
+    }
+}
+
+#[test]
+fn tree_without_builtin_files() {
+    if !have_oracle() {
+        return;
+    }
+    let t = Tree::new(VERSION);
+    t.write("kernel/a/plain.ko", &plain().build());
+    t.depmod_with_oracle(); // writes 0-byte modules.builtin{,.alias}.bin
+    let root = t.root_str();
+    for name in ["plain", "test-alias", "unix", "nothere", "foo["] {
+        for variant in [&[][..], &["-m"]] {
+            let mut args: Vec<&str> = vec!["-b", &root, "-k", VERSION];
+            args.extend_from_slice(variant);
+            args.push(name);
+            assert_same("modinfo", &args, t.root());
+        }
+    }
+}

@@ -177,7 +177,7 @@ fn parse(argv: &[Vec<u8>], prog: &str) -> Parsed {
                 return Parsed::Exit(0);
             }
             v if v == c(b'h') => {
-                print!("{HELP}");
+                super::stdout(HELP.as_bytes());
                 return Parsed::Exit(0);
             }
             _ => return Parsed::Exit(1),

@@ -1,6 +1,6 @@
 //! The `kmod` command (kmod-tools §1.2): options `+hV` (no permutation), then a command —
 //! `help`, `list` or `static-nodes` — which runs with argv shifted by one, as kmod does it
-//! (so `kmod -- list` runs `list` with argv[0] `--`).
+//! (so `kmod -- list` runs `list` with `argv[0]` `--`).
 
 use std::io::Write;
 

@@ -60,7 +60,7 @@ fn format_line(name: &str, size: i64, refcnt: i64, holders: &[String]) -> String
     line
 }
 
-/// `list ARGS...` (argv[0] is the command name): exit status 0 or 1.
+/// `list ARGS...` (`argv[0]` is the command name): exit status 0 or 1.
 pub fn main(argv: &[Vec<u8>]) -> i32 {
     if argv.len() > 1 {
         let mut line = b"Usage: ".to_vec();

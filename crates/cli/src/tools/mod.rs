@@ -18,10 +18,18 @@ pub fn version_text() -> String {
 
 /// Print the version lines to stdout.
 pub fn print_version() {
-    print!("{}", version_text());
+    stdout(version_text().as_bytes());
 }
 
-/// `program_invocation_short_name`: the basename of argv[0].
+/// Write to stdout, ignoring errors (a closed pipe must not make a tool panic).
+pub fn stdout(bytes: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes);
+    let _ = out.flush();
+}
+
+/// `program_invocation_short_name`: the basename of `argv[0]`.
 pub fn short_name(argv: &[Vec<u8>]) -> String {
     let argv0 = argv.first().map(Vec::as_slice).unwrap_or(b"");
     let base = match argv0.iter().rposition(|&b| b == b'/') {

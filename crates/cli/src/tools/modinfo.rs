@@ -112,7 +112,7 @@ fn parse(argv: &[Vec<u8>]) -> Parsed {
                 return Parsed::Exit(0);
             }
             b'h' => {
-                print!("{HELP}");
+                super::stdout(HELP.as_bytes());
                 return Parsed::Exit(0);
             }
             _ => return Parsed::Exit(1),
@@ -281,26 +281,25 @@ fn write_padded(out: &mut Vec<u8>, key: &[u8], value: &[u8], sep: u8) {
     out.push(sep);
 }
 
-/// Print one module (`modinfo_do`); Err(()) after an error message.
-fn show(db: &Database, s: &Settings, m: &Shown, out: &mut Vec<u8>) -> Result<(), ()> {
-    let sep = s.separator;
+/// The lines before the module's information: `name:` (built-ins) and `filename:`, or
+/// the `-F filename` / `-F name` values. False when nothing else is to be printed.
+fn write_header(m: &Shown, field: Option<&[u8]>, sep: u8, out: &mut Vec<u8>) -> bool {
     let shown_builtin = m.path.is_none();
-    let field = s.field.as_deref();
-    let filename: Vec<u8> = match &m.path {
-        Some(p) => system::bytes(p).to_vec(),
-        None => b"(builtin)".to_vec(),
+    let filename: &[u8] = match &m.path {
+        Some(p) => system::bytes(p),
+        None => b"(builtin)",
     };
     match field {
         Some(b"filename") => {
-            out.extend_from_slice(&filename);
+            out.extend_from_slice(filename);
             out.push(sep);
-            return Ok(());
+            return false;
         }
         None => {
             if shown_builtin {
                 write_padded(out, b"name", &m.name, sep);
             }
-            write_padded(out, b"filename", &filename, sep);
+            write_padded(out, b"filename", filename, sep);
         }
         Some(b"name") if shown_builtin => {
             out.extend_from_slice(&m.name);
@@ -308,63 +307,71 @@ fn show(db: &Database, s: &Settings, m: &Shown, out: &mut Vec<u8>) -> Result<(),
         }
         Some(_) => {}
     }
-    let info = if m.builtin || (m.path.is_none() && db.is_builtin(&m.name)) {
-        db.builtin_modinfo(&m.name).map_err(|e| e.errno())
-    } else {
-        match &m.path {
-            Some(path) => file_info(path),
-            None => Err(texts::ENOENT),
-        }
-    };
-    let info = match info {
-        Ok(info) => info,
-        Err(errno) if shown_builtin && errno == texts::ENOENT => return Ok(()),
-        Err(errno) => {
-            flush_stdout(out);
-            let text = Text::CouldNotGetModinfo(&m.name, errno).render();
-            texts::log("modinfo", modkit_depmod::Level::Error, &text);
-            return Err(());
-        }
-    };
+    true
+}
+
+/// The module's information list (`kmod_module_get_info`); Err is an errno.
+fn module_info(db: &Database, m: &Shown) -> Result<InfoList, i32> {
+    if m.builtin || (m.path.is_none() && db.is_builtin(&m.name)) {
+        return db.builtin_modinfo(&m.name).map_err(|e| e.errno());
+    }
+    match &m.path {
+        Some(path) => file_info(path),
+        None => Err(texts::ENOENT),
+    }
+}
+
+/// The entries (all but parameters, or only `field`), then the parameters.
+fn write_info(info: &InfoList, field: Option<&[u8]>, sep: u8, out: &mut Vec<u8>) {
     let mut errors = Vec::new();
-    if field == Some(b"parm") {
-        let params = merge_params(&info, &mut errors);
-        write_params(out, &params, false, sep);
-    } else if let Some(field) = field {
-        for (key, value) in &info {
-            if key.as_slice() == field {
+    match field {
+        Some(b"parm") => write_params(out, &merge_params(info, &mut errors), false, sep),
+        Some(field) => {
+            for (_, value) in info.iter().filter(|(key, _)| key.as_slice() == field) {
                 out.extend_from_slice(value);
                 out.push(sep);
             }
         }
-    } else {
-        for (key, value) in &info {
-            if key.as_slice() == b"parm" || key.as_slice() == b"parmtype" {
-                continue;
+        None => {
+            for (key, value) in info {
+                if key.as_slice() == b"parm" || key.as_slice() == b"parmtype" {
+                    continue;
+                }
+                if sep == 0 {
+                    out.extend_from_slice(key);
+                    out.push(b'=');
+                    out.extend_from_slice(value);
+                    out.push(sep);
+                } else {
+                    write_padded(out, key, value, sep);
+                }
             }
-            if sep == 0 {
-                out.extend_from_slice(key);
-                out.push(b'=');
-                out.extend_from_slice(value);
-                out.push(sep);
-            } else {
-                write_padded(out, key, value, sep);
-            }
+            write_params(out, &merge_params(info, &mut errors), true, sep);
         }
-        let params = merge_params(&info, &mut errors);
-        write_params(out, &params, true, sep);
     }
     for e in errors {
         texts::log("modinfo", modkit_depmod::Level::Error, &e);
     }
-    Ok(())
 }
 
-/// Write what is buffered so far (keeps stdout ahead of a following stderr message when
-/// both go to one terminal).
-fn flush_stdout(out: &mut Vec<u8>) {
-    let _ = std::io::stdout().write_all(out);
-    out.clear();
+/// Print one module (`modinfo_do`); Err(()) after an error message.
+fn show(db: &Database, s: &Settings, m: &Shown, out: &mut Vec<u8>) -> Result<(), ()> {
+    let field = s.field.as_deref();
+    if !write_header(m, field, s.separator, out) {
+        return Ok(());
+    }
+    match module_info(db, m) {
+        Ok(info) => {
+            write_info(&info, field, s.separator, out);
+            Ok(())
+        }
+        // No information about a module shown as built-in (old kernels): silence.
+        Err(errno) if m.path.is_none() && errno == texts::ENOENT => Ok(()),
+        Err(errno) => {
+            error(Text::CouldNotGetModinfo(&m.name, errno));
+            Err(())
+        }
+    }
 }
 
 fn error(text: Text) {
@@ -431,6 +438,7 @@ pub fn main(argv: &[Vec<u8>]) -> i32 {
         return 1;
     }
     let db = Database::open(module_dir(&settings)).with_order(ValueOrder::Stdio);
+    // Like kmod's stdio on a pipe: stdout is buffered, error messages go out at once.
     let mut out = Vec::new();
     let mut stdout = std::io::stdout().lock();
     let mut status = 0;

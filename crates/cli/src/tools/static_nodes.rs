@@ -178,14 +178,31 @@ fn help(prog: &[u8]) {
     let _ = std::io::stdout().write_all(&text);
 }
 
+/// The errno kmod reports when the parent directory cannot be made because an existing
+/// ancestor is not a directory: kmod walks up with `stat` and gives up at the first
+/// existing path without setting errno, so it prints errno as left by the last failed
+/// `stat` (ENOTDIR below a file), or 0 ("Success") when the parent itself is that file.
+fn parent_blocked_errno(parent: &std::path::Path) -> Option<i32> {
+    let existing = parent.ancestors().find(|a| std::fs::metadata(a).is_ok())?;
+    if std::fs::metadata(existing).ok()?.is_dir() {
+        return None;
+    }
+    Some(if existing == parent { 0 } else { ENOTDIR })
+}
+
+const ENOTDIR: i32 = 20;
+
 fn create_output(path: &[u8]) -> Result<std::fs::File, ()> {
     let file = system::path(path);
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o755);
-        if let Err(err) = builder.create(parent) {
-            let errno = texts::errno_of(&err);
+        let result = match parent_blocked_errno(parent) {
+            Some(errno) => Err(errno),
+            None => builder.create(parent).map_err(|e| texts::errno_of(&e)),
+        };
+        if let Err(errno) = result {
             texts::eprint_line(&Text::CouldNotCreateParent(path, errno).render());
             return Err(());
         }
@@ -195,7 +212,7 @@ fn create_output(path: &[u8]) -> Result<std::fs::File, ()> {
     })
 }
 
-/// `static-nodes ARGS...` (argv[0] is the command name): exit status 0 or 1.
+/// `static-nodes ARGS...` (`argv[0]` is the command name): exit status 0 or 1.
 pub fn main(argv: &[Vec<u8>]) -> i32 {
     let prog = argv.first().map(Vec::as_slice).unwrap_or(b"static-nodes");
     let mut output: Option<Vec<u8>> = None;
@@ -243,17 +260,24 @@ pub fn main(argv: &[Vec<u8>]) -> i32 {
             return 1;
         }
     };
+    // The output is opened after the input and before any line is read.
+    let file = match &output {
+        Some(path) => match create_output(path) {
+            Ok(file) => Some(file),
+            Err(()) => return 1,
+        },
+        None => None,
+    };
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let ok = convert(&input, format, &mut out, &mut errors);
-    let written = match output {
-        Some(path) => match create_output(&path) {
-            Ok(mut file) => file.write_all(&out).is_ok(),
-            Err(()) => return 1,
-        },
+    // kmod reports bad lines as it meets them on unbuffered stderr, while its stdout is
+    // flushed at exit: the errors come first.
+    let _ = std::io::stderr().write_all(&errors);
+    let written = match file {
+        Some(mut file) => file.write_all(&out).is_ok(),
         None => std::io::stdout().write_all(&out).is_ok(),
     };
-    let _ = std::io::stderr().write_all(&errors);
     if ok && written {
         0
     } else {
@@ -285,6 +309,20 @@ mod tests {
         assert_eq!(
             format_entry(&entry, Format::Tmpfiles),
             b"d /dev/net 0755 - - -\nc! /dev/net/tun 0600 - - - 10:200\n"
+        );
+    }
+
+    #[test]
+    fn blocked_parent_errno_is_kmods() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        assert_eq!(parent_blocked_errno(&file), Some(0));
+        assert_eq!(parent_blocked_errno(&file.join("x")), Some(ENOTDIR));
+        assert_eq!(parent_blocked_errno(&dir.path().join("new/dir")), None);
+        assert_eq!(
+            Text::CouldNotCreateParent(b"/f/x", 0).to_string_lossy(),
+            "Error: could not create parent directory for /f/x - Success."
         );
     }
 
