@@ -288,3 +288,48 @@ fn document(args: &Args, trees: &[Tree], table: &str) -> Result<String> {
     doc.push_str(table);
     Ok(doc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(wall: f64, rss_kib: u64) -> Sample {
+        Sample { wall, rss_kib }
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&mut []), 0.0);
+    }
+
+    #[test]
+    fn summary_gives_median_min_max_and_peak_rss() {
+        let s = summary(&[sample(2.0, 2048), sample(1.0, 4096), sample(3.0, 1024)]);
+        assert_eq!(s, (2.0, 1.0, 3.0, 4.0));
+    }
+
+    #[test]
+    fn table_has_ratios_on_modkit_rows_only() {
+        let tree = Tree {
+            label: "6.1".into(),
+            version: "v".into(),
+            root: "/r".into(),
+            deb: "d".into(),
+        };
+        let mut task = new_task("depmod", &tree, Vec::new(), Vec::new());
+        task.samples = [vec![sample(2.0, 2048)], vec![sample(1.0, 1024)]];
+        let text = table(&[task]);
+        assert!(
+            text.contains("| depmod | 6.1 | kmod 30 | 2.000 s | 2.000 / 2.000 s |  | 2.0 MiB |  |"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| depmod | 6.1 | modkit | 1.000 s | 1.000 / 1.000 s | 0.50 | 1.0 MiB | 0.50 |"
+            ),
+            "{text}"
+        );
+    }
+}

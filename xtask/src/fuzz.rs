@@ -146,3 +146,39 @@ fn index_header(root: u32) -> Vec<u8> {
     h.extend([0, 0, 0, 1, 0, 0, 0, 0, b'x', 0]);
     h
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_target_has_nonempty_seeds() {
+        for target in ["module", "signature", "index", "config"] {
+            let seeds = seeds(target);
+            assert!(
+                !seeds.is_empty() && seeds.iter().all(|s| !s.is_empty()),
+                "{target}"
+            );
+        }
+    }
+
+    #[test]
+    fn signature_seed_ends_with_the_trailer_and_its_length() {
+        let seed = signature_trailer(16);
+        assert!(seed.ends_with(b"~Module signature appended~\n"));
+        let info = &seed[seed.len() - 40..seed.len() - 28];
+        assert_eq!(info[2], 2, "PKCS#7 id type");
+        assert_eq!(
+            u32::from_be_bytes([info[8], info[9], info[10], info[11]]),
+            16
+        );
+    }
+
+    #[test]
+    fn index_seed_has_magic_version_and_root() {
+        let seed = index_header(0x4000_000c);
+        assert_eq!(&seed[..4], &[0xB0, 0x07, 0xF4, 0x57]);
+        assert_eq!(&seed[4..8], &[0, 2, 0, 1]);
+        assert_eq!(&seed[8..12], &[0x40, 0, 0, 0x0c]);
+    }
+}

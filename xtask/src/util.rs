@@ -174,3 +174,29 @@ pub fn fresh_copy(tree: &Tree, dst: &Path) -> Result {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_lines_parse_into_trees() {
+        let tree = Tree::parse("6.1 6.1.0-56-amd64 /c/roots/x linux-image-x.deb").expect("parses");
+        assert_eq!(
+            (tree.label.as_str(), tree.deb.as_str()),
+            ("6.1", "linux-image-x.deb")
+        );
+        assert_eq!(
+            tree.module_dir(),
+            Path::new("/c/roots/x/lib/modules/6.1.0-56-amd64")
+        );
+        assert!(Tree::parse("6.1 only-two").is_none());
+    }
+
+    #[test]
+    fn describe_joins_program_and_arguments() {
+        let mut cmd = Command::new("depmod");
+        cmd.args(["-b", "/root dir"]);
+        assert_eq!(describe(&cmd), "depmod -b /root dir");
+    }
+}
