@@ -49,11 +49,12 @@ impl Tree {
         if dst.exists() {
             std::fs::remove_dir_all(dst).unwrap_or_else(|e| panic!("cannot clear {dst:?}: {e}"));
         }
-        let status = Command::new("cp").arg("-al").arg(src).arg(dst).status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "cp -al {src:?} {dst:?} failed"
-        );
+        if !copy_tree(src, dst, "-al") {
+            // Hardlinks need one filesystem; a plain copy works everywhere, only slower.
+            eprintln!("note: cp -al {src:?} {dst:?} failed (another filesystem?), copying");
+            let _ = std::fs::remove_dir_all(dst);
+            assert!(copy_tree(src, dst, "-a"), "cp -a {src:?} {dst:?} failed");
+        }
         let dir = self.module_dir_in(dst);
         for entry in std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
@@ -62,6 +63,17 @@ impl Tree {
             unshare(&entry.path());
         }
     }
+}
+
+/// `cp <mode> src dst`; true on success.
+fn copy_tree(src: &Path, dst: &Path, mode: &str) -> bool {
+    let status = Command::new("cp")
+        .arg(mode)
+        .arg(src)
+        .arg(dst)
+        .stderr(std::process::Stdio::null())
+        .status();
+    status.is_ok_and(|s| s.success())
 }
 
 /// Replaces a hardlinked regular file by a private copy with the same mtime.

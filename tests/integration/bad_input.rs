@@ -79,6 +79,8 @@ fn bad_modules() -> Vec<(&'static str, Vec<u8>)> {
             .concat(),
         ),
         ("truncated_xz.ko.xz", truncated_xz),
+        ("half_module.ko", half),
+        ("half_module_xz.ko.xz", half_xz),
         (
             "broken_zstd.ko.zst",
             [&[0x28, 0xb5, 0x2f, 0xfd][..], b"garbage garbage"].concat(),

@@ -153,7 +153,8 @@ pub fn ensure_program(program: &str, package: &str) -> Result {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-/// A fresh hardlinked copy of a tree root at `dst` (`cp -al`). The files at the top of each
+/// A fresh hardlinked copy of a tree root at `dst` (`cp -al`, or `cp -a` across
+/// filesystems). The files at the top of each
 /// module directory (modules.order, modules.builtin*, indexes) become real copies, so a
 /// tool writing in place cannot alter the cache.
 pub fn fresh_copy(tree: &Tree, dst: &Path) -> Result {
@@ -163,7 +164,21 @@ pub fn fresh_copy(tree: &Tree, dst: &Path) -> Result {
     if let Some(parent) = dst.parent() {
         fs::create_dir_all(parent)?;
     }
-    run(Command::new("cp").arg("-al").arg(&tree.root).arg(dst))?;
+    let linked = Command::new("cp")
+        .arg("-al")
+        .arg(&tree.root)
+        .arg(dst)
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !linked.is_ok_and(|s| s.success()) {
+        // Hardlinks need one filesystem; a plain copy works everywhere, only slower.
+        println!(
+            "xtask: cp -al failed (cache on another filesystem?), copying {}",
+            dst.display()
+        );
+        let _ = fs::remove_dir_all(dst);
+        run(Command::new("cp").arg("-a").arg(&tree.root).arg(dst))?;
+    }
     for entry in fs::read_dir(module_dir(dst, &tree.version))? {
         let path = entry?.path();
         if path.is_file() {
