@@ -191,3 +191,60 @@ fn modinfo_field_options_match_kmod() {
         }
     }
 }
+
+/// modkit's default (pre-order) indexes answer name lookups like kmod's post-order ones:
+/// `modkit modinfo` through indexes modkit wrote against kmod's modinfo through kmod's.
+#[test]
+fn modinfo_through_modkit_pre_order_indexes_matches_kmod() {
+    let test = "modinfo_pre_order";
+    let Some(tree) = tree(test, "6.1") else {
+        return;
+    };
+    let Some(mut depmod) = modkit(test, "depmod") else {
+        return;
+    };
+    let copy = modkit_tests::scratch("6.1/modkit-pre-order");
+    tree.copy_to(&copy);
+    let built = Outcome::of(depmod.arg("-b").arg(&copy).arg(&tree.version));
+    assert_eq!(
+        built.status,
+        Some(0),
+        "{test}: modkit depmod failed: {built:?}"
+    );
+    let kmod = kmod_indexed(&tree);
+    let mut names: Vec<String> = module_files(&tree.module_dir())
+        .iter()
+        .map(|p| module_name(p))
+        .collect();
+    names.extend(builtin_names(&tree));
+    let (ours_root, kmod_root) = (
+        copy.to_string_lossy().into_owned(),
+        kmod.root.to_string_lossy().into_owned(),
+    );
+    let mut differing = String::new();
+    for chunk in names.chunks(BATCH) {
+        let args = |root: &str| {
+            vec![
+                "-b".to_owned(),
+                root.to_owned(),
+                "-k".to_owned(),
+                tree.version.clone(),
+            ]
+        };
+        let theirs = run_kmod(&args(&kmod_root), chunk).replace(&kmod_root, "<ROOT>");
+        let Some(ours) = run_modkit(test, &args(&ours_root), chunk) else {
+            return;
+        };
+        if let Some(diff) = theirs.difference(&ours.replace(&ours_root, "<ROOT>")) {
+            differing.push_str(&format!(
+                "--- names {} … {}\n{diff}",
+                chunk[0],
+                chunk[chunk.len() - 1]
+            ));
+        }
+    }
+    assert!(
+        differing.is_empty(),
+        "{test}: modkit differs from kmod 30\n{differing}"
+    );
+}
