@@ -1,1 +1,10 @@
-//! The one integration test binary: differential tests against Debian's kmod.
+//! The one integration test binary: differential tests of the `modkit` binary against
+//! Debian's kmod 30 (the oracle), on the real Debian trees and on generated fixtures.
+
+mod bad_input;
+mod depmod;
+mod harness;
+mod killed;
+mod links;
+mod modinfo;
+mod synthetic;

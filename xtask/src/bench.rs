@@ -1,0 +1,335 @@
+//! `cargo xtask bench`: modkit against kmod 30 side by side in one run. For each tree, depmod
+//! (warm page cache; modkit with --index-layout=post-order so both write the same bytes) and
+//! modinfo over every module (the same batches of paths for both). Tools alternate run by
+//! run; wall time comes from the clock, peak RSS from `/usr/bin/time -f %M`. Prints a
+//! Markdown table; `--write` records it in docs/benchmarks.md with the machine and versions.
+
+use crate::util::{self, Result, Tree};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Timed runs per tool and task (after one untimed warm-up run).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Module paths per modinfo invocation.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Write the results to docs/benchmarks.md.
+    #[arg(long)]
+    write: bool,
+}
+
+const TIME: &str = "/usr/bin/time";
+const KMOD_DEPMOD: &str = "/sbin/depmod";
+const KMOD_MODINFO: &str = "/sbin/modinfo";
+
+/// One measured task on one tree, with both tools' samples.
+struct Task {
+    name: &'static str,
+    tree: Tree,
+    /// Invocations of one run, per tool: [kmod, modkit].
+    invocations: [Vec<Vec<String>>; 2],
+    samples: [Vec<Sample>; 2],
+}
+
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: f64,
+    rss_kib: u64,
+}
+
+pub fn run(args: Args) -> Result {
+    util::ensure_program(TIME, "time")?;
+    let (trees, _) = util::fetch_trees()?;
+    let bin = util::build_modkit()?;
+    let mut tasks = Vec::new();
+    for tree in &trees {
+        let copy = util::target_dir().join("bench").join(&tree.label);
+        util::fresh_copy(tree, &copy)?;
+        tasks.push(depmod_task(&bin, tree, &copy));
+        tasks.push(modinfo_task(&bin, tree, args.batch)?);
+    }
+    for task in &mut tasks {
+        measure(task, args.runs.max(1))?;
+    }
+    let table = table(&tasks);
+    println!("\n{table}");
+    if args.write {
+        let path = util::workspace_root().join("docs/benchmarks.md");
+        std::fs::write(&path, document(&args, &trees, &table)?)?;
+        println!("xtask: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn depmod_task(bin: &Path, tree: &Tree, copy: &Path) -> Task {
+    let root = copy.to_string_lossy().into_owned();
+    let kmod = vec![
+        KMOD_DEPMOD.into(),
+        "-b".into(),
+        root.clone(),
+        tree.version.clone(),
+    ];
+    let ours = vec![
+        bin.to_string_lossy().into_owned(),
+        "depmod".into(),
+        "--index-layout=post-order".into(),
+        "-b".into(),
+        root,
+        tree.version.clone(),
+    ];
+    new_task("depmod", tree, vec![kmod], vec![ours])
+}
+
+fn modinfo_task(bin: &Path, tree: &Tree, batch: usize) -> Result<Task> {
+    let modules = module_files(&tree.module_dir())?;
+    let (mut kmod, mut ours) = (Vec::new(), Vec::new());
+    for chunk in modules.chunks(batch.max(1)) {
+        let paths = chunk.iter().map(|p| p.to_string_lossy().into_owned());
+        kmod.push(
+            std::iter::once(KMOD_MODINFO.to_owned())
+                .chain(paths.clone())
+                .collect(),
+        );
+        let head = [bin.to_string_lossy().into_owned(), "modinfo".into()];
+        ours.push(head.into_iter().chain(paths).collect());
+    }
+    Ok(new_task("modinfo (all modules)", tree, kmod, ours))
+}
+
+fn new_task(
+    name: &'static str,
+    tree: &Tree,
+    kmod: Vec<Vec<String>>,
+    ours: Vec<Vec<String>>,
+) -> Task {
+    Task {
+        name,
+        tree: tree.clone(),
+        invocations: [kmod, ours],
+        samples: [Vec::new(), Vec::new()],
+    }
+}
+
+/// Every module file under `dir`, sorted.
+fn module_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if path.is_dir() && name != "build" && name != "source" {
+                stack.push(path);
+            } else if [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
+                .iter()
+                .any(|s| name.ends_with(s))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// One warm-up run, then `runs` timed runs alternating kmod and modkit.
+fn measure(task: &mut Task, runs: usize) -> Result {
+    println!(
+        "xtask: bench {} on {} ({} runs)",
+        task.name, task.tree.label, runs
+    );
+    for tool in 0..2 {
+        run_once(&task.invocations[tool])?;
+    }
+    for _ in 0..runs {
+        for tool in 0..2 {
+            let sample = run_once(&task.invocations[tool])?;
+            task.samples[tool].push(sample);
+        }
+    }
+    Ok(())
+}
+
+/// Runs every invocation of one run under /usr/bin/time: total wall, highest peak RSS.
+fn run_once(invocations: &[Vec<String>]) -> Result<Sample> {
+    let report = util::target_dir().join("bench/time.out");
+    let started = Instant::now();
+    let mut rss_kib = 0;
+    for argv in invocations {
+        let status = Command::new(TIME)
+            .args(["-f", "%e %M", "-o"])
+            .arg(&report)
+            .args(argv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if !status.success() {
+            return Err(
+                format!("{} … failed: {status}", argv[..2.min(argv.len())].join(" ")).into(),
+            );
+        }
+        let text = std::fs::read_to_string(&report)?;
+        let rss = text
+            .split_whitespace()
+            .last()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0);
+        rss_kib = rss_kib.max(rss);
+    }
+    Ok(Sample {
+        wall: started.elapsed().as_secs_f64(),
+        rss_kib,
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return 0.0;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// Median, min and max wall time, and the highest peak RSS in MiB.
+fn summary(samples: &[Sample]) -> (f64, f64, f64, f64) {
+    let mut walls: Vec<f64> = samples.iter().map(|s| s.wall).collect();
+    let med = median(&mut walls);
+    let min = walls.first().copied().unwrap_or(0.0);
+    let max = walls.last().copied().unwrap_or(0.0);
+    let rss = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+    (med, min, max, rss)
+}
+
+fn table(tasks: &[Task]) -> String {
+    let mut out = String::from(
+        "| task | tree | tool | median wall | min / max | wall modkit/kmod | peak RSS | RSS modkit/kmod |\n\
+         |---|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for task in tasks {
+        let kmod = summary(&task.samples[0]);
+        let ours = summary(&task.samples[1]);
+        for (tool, s) in [("kmod 30", kmod), ("modkit", ours)] {
+            let (ratio, rss_ratio) = if tool == "modkit" {
+                (
+                    format!("{:.2}", s.0 / kmod.0),
+                    format!("{:.2}", s.3 / kmod.3),
+                )
+            } else {
+                ("".into(), "".into())
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {tool} | {:.3} s | {:.3} / {:.3} s | {ratio} | {:.1} MiB | {rss_ratio} |",
+                task.name, task.tree.label, s.0, s.1, s.2, s.3
+            );
+        }
+    }
+    out
+}
+
+/// docs/benchmarks.md: the table with the command, date, machine and versions.
+fn document(args: &Args, trees: &[Tree], table: &str) -> Result<String> {
+    let sh = |cmd: &str| {
+        util::output(Command::new("sh").args(["-c", cmd]))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".into())
+    };
+    let mut doc = String::from("# Benchmarks\n\n");
+    let _ = writeln!(
+        doc,
+        "Generated by `cargo xtask bench --runs {} --batch {} --write` on {}.\n",
+        args.runs,
+        args.batch,
+        sh("date -u '+%Y-%m-%d %H:%M UTC'")
+    );
+    if args.runs < 5 {
+        doc.push_str("**Smoke run** (fewer than 5 runs per tool): indicative only. Regenerate with `cargo xtask bench --write` on a quiet machine.\n\n");
+    }
+    doc.push_str("Method: one untimed warm-up run of each tool, then the runs alternate kmod and modkit. depmod runs on a hardlinked copy of each tree with a warm page cache; modkit writes the post-order layout (`--index-layout=post-order`) so both tools write the same bytes. modinfo runs over every module of the tree by path, in batches of the same paths for both tools; its wall time is the sum of the batches and its peak RSS the highest of them. Wall time is measured by the clock around the process, peak RSS by `/usr/bin/time -f %M`.\n\n");
+    doc.push_str("## Machine\n\n");
+    let _ = writeln!(
+        doc,
+        "- CPUs: {} × {}",
+        sh("nproc"),
+        sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-")
+    );
+    let _ = writeln!(
+        doc,
+        "- Memory: {}",
+        sh("awk '/MemTotal/ { printf \"%.1f GiB\", $2 / 1048576 }' /proc/meminfo")
+    );
+    let _ = writeln!(
+        doc,
+        "- OS: {}, Linux {}",
+        sh(". /etc/os-release && echo \"$PRETTY_NAME\""),
+        sh("uname -r")
+    );
+    doc.push_str("\n## Versions\n\n");
+    let _ = writeln!(doc, "- kmod: {}", sh("dpkg-query -W -f='${Version}' kmod"));
+    let _ = writeln!(doc, "- modkit: {}", sh("git rev-parse --short HEAD"));
+    let _ = writeln!(doc, "- {}", sh("rustc --version"));
+    for t in trees {
+        let _ = writeln!(doc, "- tree {}: {}", t.label, t.deb);
+    }
+    doc.push_str("\n## Results\n\n");
+    doc.push_str(table);
+    Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(wall: f64, rss_kib: u64) -> Sample {
+        Sample { wall, rss_kib }
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&mut []), 0.0);
+    }
+
+    #[test]
+    fn summary_gives_median_min_max_and_peak_rss() {
+        let s = summary(&[sample(2.0, 2048), sample(1.0, 4096), sample(3.0, 1024)]);
+        assert_eq!(s, (2.0, 1.0, 3.0, 4.0));
+    }
+
+    #[test]
+    fn table_has_ratios_on_modkit_rows_only() {
+        let tree = Tree {
+            label: "6.1".into(),
+            version: "v".into(),
+            root: "/r".into(),
+            deb: "d".into(),
+        };
+        let mut task = new_task("depmod", &tree, Vec::new(), Vec::new());
+        task.samples = [vec![sample(2.0, 2048)], vec![sample(1.0, 1024)]];
+        let text = table(&[task]);
+        assert!(
+            text.contains("| depmod | 6.1 | kmod 30 | 2.000 s | 2.000 / 2.000 s |  | 2.0 MiB |  |"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| depmod | 6.1 | modkit | 1.000 s | 1.000 / 1.000 s | 0.50 | 1.0 MiB | 0.50 |"
+            ),
+            "{text}"
+        );
+    }
+}
