@@ -2,7 +2,7 @@
 //!
 //! The oracle is a tiny C program compiled with `cc` into cargo's test tempdir; it reads
 //! length-prefixed (pattern, string) records on stdin and prints one `1`/`0` per record,
-//! so thousands of pairs cost one process. No `unsafe` is needed on our side.
+//! so thousands of pairs cost one process. No FFI is needed on our side.
 use modkit_index::fnmatch;
 use proptest::prelude::*;
 use std::io::Write;

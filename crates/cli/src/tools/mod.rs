@@ -7,9 +7,10 @@ pub mod list;
 pub mod modinfo;
 pub mod static_nodes;
 
-/// The feature line of `-V`. kmod 30 prints `+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL`;
-/// modkit reads gzip modules too and has no experimental tools.
-pub const FEATURES: &str = "+ZSTD +XZ +ZLIB +LIBCRYPTO";
+/// The feature line of `-V`, kmod 30's own: like Debian 12's kmod, depmod and modinfo
+/// ignore `.ko.gz` files (-ZLIB) and read PKCS#7 signature fields (+LIBCRYPTO), so
+/// scripts that parse this line see the truth.
+pub const FEATURES: &str = "+ZSTD +XZ -ZLIB +LIBCRYPTO -EXPERIMENTAL";
 
 /// The two `-V` lines (`modkit version <v>`, features), as every tool prints them.
 pub fn version_text() -> String {
