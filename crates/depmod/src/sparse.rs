@@ -116,8 +116,34 @@ fn fill(file: &File, image: &mut [u8], off: u64, size: u64) -> Option<io::Result
     Some(file.read_exact_at(dst, off))
 }
 
-/// The sparse image of an uncompressed ELF file, or None to read it in full.
+/// Which sections a sparse read fills in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Everything depmod reads (all sections but the bulky ones of [`SKIPPED`]).
+    Depmod,
+    /// What modinfo reads: `.modinfo`, and the bytes after the last section or header
+    /// table (the appended signature).
+    Modinfo,
+}
+
+impl Want {
+    fn keeps(self, name: &[u8]) -> bool {
+        match self {
+            Want::Depmod => !SKIPPED.iter().any(|p| name.starts_with(p)),
+            // `name` runs on to the end of the string table: match the whole string.
+            Want::Modinfo => name.starts_with(b".modinfo\0"),
+        }
+    }
+}
+
+/// The sparse image of an uncompressed ELF file for depmod, or None to read it in full.
 pub fn read_sparse(file: &File) -> io::Result<Option<Vec<u8>>> {
+    read_sparse_for(file, Want::Depmod)
+}
+
+/// The sparse image of an uncompressed ELF file with the sections `want` needs, or None
+/// to read it in full.
+pub fn read_sparse_for(file: &File, want: Want) -> io::Result<Option<Vec<u8>>> {
     let len = file.metadata()?.len();
     let Ok(len_usize) = usize::try_from(len) else {
         return Ok(None);
@@ -154,11 +180,19 @@ pub fn read_sparse(file: &File) -> io::Result<Option<Vec<u8>>> {
         Some(r) => r?,
         None => return Ok(None),
     }
+    let mut elf_end = h
+        .shoff
+        .saturating_add(table_size)
+        .max(str_off.saturating_add(str_size));
     for i in 1..h.shnum {
         let Some((name_off, kind, off, size)) = section(&table, &h, i) else {
             return Ok(None);
         };
-        if kind == SHT_NOBITS || kind == SHT_RELA || kind == SHT_REL || size == 0 {
+        if kind == SHT_NOBITS || size == 0 {
+            continue;
+        }
+        elf_end = elf_end.max(off.saturating_add(size));
+        if kind == SHT_RELA || kind == SHT_REL {
             continue;
         }
         let name = str_off
@@ -166,10 +200,16 @@ pub fn read_sparse(file: &File) -> io::Result<Option<Vec<u8>>> {
             .and_then(|n| usize::try_from(n).ok())
             .and_then(|n| image.get(n..))
             .unwrap_or_default();
-        if SKIPPED.iter().any(|p| name.starts_with(p)) {
+        if !want.keeps(name) {
             continue;
         }
         match fill(file, &mut image, off, size) {
+            Some(r) => r?,
+            None => return Ok(None),
+        }
+    }
+    if want == Want::Modinfo && elf_end < len {
+        match fill(file, &mut image, elf_end, len - elf_end) {
             Some(r) => r?,
             None => return Ok(None),
         }

@@ -175,7 +175,7 @@ fn signature_entries(sig: &Signature) -> Vec<(Vec<u8>, Vec<u8>)> {
 /// The info list of a module file: `.modinfo` entries then signature entries; Err is
 /// the errno libkmod reports.
 fn file_info(path: &std::path::Path) -> Result<InfoList, i32> {
-    let bytes = std::fs::read(path).map_err(|e| texts::errno_of(&e))?;
+    let bytes = read_module_file(path).map_err(|e| texts::errno_of(&e))?;
     if bytes.is_empty() {
         return Err(texts::EINVAL);
     }
@@ -191,6 +191,17 @@ fn file_info(path: &std::path::Path) -> Result<InfoList, i32> {
         info.extend(signature_entries(&sig));
     }
     Ok(info)
+}
+
+/// The bytes of a module file: for an uncompressed ELF only `.modinfo` and the
+/// signature trailer are read (the rest stays as untouched zero pages), as kmod's mmap
+/// touches only those pages; anything else is read in full.
+fn read_module_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    match modkit_depmod::sparse::read_sparse_for(&file, modkit_depmod::sparse::Want::Modinfo)? {
+        Some(image) => Ok(image),
+        None => std::fs::read(path),
+    }
 }
 
 /// One module to show: its name, its file (None = shown as built-in) and whether its
