@@ -262,6 +262,49 @@ mod tests {
     }
 
     #[test]
+    fn modinfo_sparse_image_keeps_modinfo_and_signature_only() {
+        use modkit_elf::synth::SignatureSpec;
+        use modkit_elf::{Module, Signature};
+        let sig = SignatureSpec::pkcs7(
+            b"Test key",
+            &[0x8a, 1, 2],
+            "2.16.840.1.101.3.4.2.1",
+            &[5; 64],
+        )
+        .unwrap();
+        for class in [Class::Elf32, Class::Elf64] {
+            for endian in [Endian::Little, Endian::Big] {
+                let image = ModuleBuilder::new()
+                    .class(class)
+                    .endian(endian)
+                    .modinfo("alias", "a-b")
+                    .modinfo("license", "GPL")
+                    .export("e1", 0x1234)
+                    .text_size(8192)
+                    .signature(sig.clone())
+                    .build();
+                let dir = tempfile::tempdir().unwrap();
+                let p = dir.path().join("m.ko");
+                std::fs::write(&p, &image).unwrap();
+                let sparse = read_sparse_for(&File::open(&p).unwrap(), Want::Modinfo)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(sparse.len(), image.len());
+                let (a, b) = (
+                    Module::parse(&image).unwrap(),
+                    Module::parse(&sparse).unwrap(),
+                );
+                assert_eq!(a.modinfo().unwrap(), b.modinfo().unwrap());
+                assert_eq!(a.modinfo().unwrap().len(), 2);
+                let full_sig = Signature::parse(&image).unwrap();
+                assert_eq!(Some(full_sig), Signature::parse(&sparse));
+                // the code was not read: the sparse image differs from the file
+                assert_ne!(sparse, image);
+            }
+        }
+    }
+
+    #[test]
     fn non_elf_is_not_sparse() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.ko");
