@@ -1,6 +1,8 @@
 //! Synthetic modules checked against kmod 30 (Debian's /sbin/modinfo and /sbin/depmod):
 //! kmod accepts them, and it reads the same fields from them as we do.
 //! Each test skips with a note when the tool is missing.
+mod common;
+use common::{have_tool, kmod_hex, DEPMOD, MODINFO};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -9,37 +11,12 @@ use modkit_elf::synth::{
 };
 use modkit_elf::{decompress, Binding, Compression, Module, Signature, SignatureId};
 
-const MODINFO: &str = "/sbin/modinfo";
-const DEPMOD: &str = "/sbin/depmod";
-
-fn have_tool(tool: &str) -> bool {
-    let ok = Path::new(tool).is_file();
-    if !ok {
-        eprintln!("note: skipping, {tool} not found");
-    }
-    ok
-}
-
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("modkit-elf-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn kmod_hex(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-            if i % 20 == 0 {
-                out.push_str("\n\t\t");
-            }
-        }
-        out.push_str(&format!("{b:02X}"));
-    }
-    out
 }
 
 /// What `modinfo -0` prints after `filename:`, computed from our parse.

@@ -2,6 +2,8 @@
 //!
 //! Every test skips with a printed note when its tree or `/sbin/modinfo`/`/sbin/depmod` is
 //! missing, so the suite stays green on machines without them.
+mod common;
+use common::{have_tool, kmod_hex, DEPMOD, MODINFO};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -11,8 +13,6 @@ const TREE_61: &str =
     "/var/cache/modkit/roots/linux-image-6.1.0-56-amd64/lib/modules/6.1.0-56-amd64";
 const TREE_612: &str =
     "/var/cache/modkit/roots/linux-image-6.12.117+deb13-amd64/usr/lib/modules/6.12.117+deb13-amd64";
-const MODINFO: &str = "/sbin/modinfo";
-const DEPMOD: &str = "/sbin/depmod";
 
 /// The file `rel` under `tree`, or None (with a note) when it is not there.
 fn real_module(tree: &str, rel: &str) -> Option<PathBuf> {
@@ -23,29 +23,6 @@ fn real_module(tree: &str, rel: &str) -> Option<PathBuf> {
         eprintln!("note: skipping, {} not found", path.display());
         None
     }
-}
-
-fn have_tool(tool: &str) -> bool {
-    let ok = Path::new(tool).is_file();
-    if !ok {
-        eprintln!("note: skipping, {tool} not found");
-    }
-    ok
-}
-
-/// kmod's hex rendering: uppercase, `:`-separated, `\n\t\t` after every 20th byte.
-fn kmod_hex(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-            if i % 20 == 0 {
-                out.push_str("\n\t\t");
-            }
-        }
-        out.push_str(&format!("{b:02X}"));
-    }
-    out
 }
 
 fn oracle_field(path: &Path, field: &str) -> String {
