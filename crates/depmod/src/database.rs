@@ -294,6 +294,19 @@ impl Database {
         Ok(Vec::new())
     }
 
+    /// Every `(key, value)` pair of one index in dump order (what `modprobe -c` prints
+    /// after the configuration); empty when the index is missing or unreadable.
+    pub fn dump(&self, file: IndexFile) -> Vec<(Vec<u8>, Vec<u8>)> {
+        match self.index(file) {
+            Some(index) => index
+                .dump()
+                .into_iter()
+                .map(|(key, value)| (key, value.to_vec()))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// `modinfo -m`: steps 2, 6, 7 on `modname_normalize(name)`; the first match.
     pub fn lookup_modname(&self, name: &[u8]) -> Option<Found> {
         let name = modname_normalize(name);
