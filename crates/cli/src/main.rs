@@ -1,5 +1,5 @@
 //! The `modkit` multi-call binary: dispatches on the basename of `argv[0]` (depmod, modinfo,
-//! kmod) or on `modkit TOOL ARGS...`, which behaves exactly like TOOL called through a link.
+//! modprobe, insmod, rmmod, lsmod, kmod) or on `modkit TOOL ARGS...`, which behaves exactly like TOOL called through a link.
 //!
 //! Layout: [`getopt`] (glibc `getopt_long`), [`texts`] (kmod's exact words, errno texts),
 //! [`system`] (kernel release, `/proc`, absolute paths), one module per tool in `tools`.
@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod getopt;
+mod kmodlog;
 mod system;
 mod texts;
 mod tools;
@@ -31,6 +32,10 @@ const TOOLS: &[(&str, ToolMain)] = &[
     ("depmod", tools::depmod::main),
     ("modinfo", tools::modinfo::main),
     ("kmod", tools::kmod::main),
+    ("modprobe", tools::modprobe::main),
+    ("insmod", tools::insmod::main),
+    ("rmmod", tools::rmmod::main),
+    ("lsmod", tools::list::main),
 ];
 
 /// kmod 30 returns -ENOENT from `main` for an unknown `argv[0]`: exit status 254.
