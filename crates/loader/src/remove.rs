@@ -2,6 +2,9 @@
 //! holders (with `--remove-holders`), then — in a single pass with the reference counts of
 //! that moment — its unused dependencies, and finally its pre softdeps. Remove commands
 //! replace `delete_module` (and run even when the module is not loaded).
+//!
+//! Unlike kmod 30, which recurses without end (and crashes with SIGSEGV) on a softdep loop
+//! under `-r`, a module already being removed further up is skipped.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +12,7 @@ use modkit_sys::DeleteFlags;
 
 use crate::command;
 use crate::probe::State;
-use crate::resolve::Module;
+use crate::resolve::{Key, Module};
 use crate::{Errno, Event, Events, Kernel, Loader, Notice};
 
 /// What `modprobe -r` asks.
@@ -55,7 +58,8 @@ impl<K: Kernel> Loader<K> {
         opts: RemoveOptions,
         events: Events<'_>,
     ) -> Result<(), RemoveError> {
-        self.remove_one(module, false, opts, events)
+        let mut active = Vec::new();
+        self.remove_one(module, false, opts, &mut active, events)
     }
 
     fn remove_one(
@@ -63,6 +67,24 @@ impl<K: Kernel> Loader<K> {
         m: &Module,
         from_list: bool,
         opts: RemoveOptions,
+        active: &mut Vec<Key>,
+        events: Events<'_>,
+    ) -> Result<(), RemoveError> {
+        if active.contains(&m.key()) {
+            return Ok(());
+        }
+        active.push(m.key());
+        let result = self.remove_steps(m, from_list, opts, active, events);
+        active.pop();
+        result
+    }
+
+    fn remove_steps(
+        &self,
+        m: &Module,
+        from_list: bool,
+        opts: RemoveOptions,
+        active: &mut Vec<Key>,
         events: Events<'_>,
     ) -> Result<(), RemoveError> {
         let (pre, post, cmd) = if opts.ignore_commands {
@@ -82,10 +104,10 @@ impl<K: Kernel> Loader<K> {
             }
         }
         for q in post.iter().rev() {
-            let _ = self.remove_one(q, true, opts, events);
+            let _ = self.remove_one(q, true, opts, active, events);
         }
         if opts.remove_holders {
-            self.remove_holders(m, opts, events)?;
+            self.remove_holders(m, opts, active, events)?;
         }
         if checks && opts.wait.is_none() && self.refcnt(&m.name).is_ok_and(|r| r > 0) {
             return Err(RemoveError::InUse(m.name.clone()));
@@ -102,7 +124,7 @@ impl<K: Kernel> Loader<K> {
             }
         }
         for p in pre.iter().rev() {
-            let _ = self.remove_one(p, true, opts, events);
+            let _ = self.remove_one(p, true, opts, active, events);
         }
         Ok(())
     }
@@ -111,6 +133,7 @@ impl<K: Kernel> Loader<K> {
         &self,
         m: &Module,
         opts: RemoveOptions,
+        active: &mut Vec<Key>,
         events: Events<'_>,
     ) -> Result<(), RemoveError> {
         let holders = match self.kernel.holders(&crate::text(&m.name)) {
@@ -125,7 +148,7 @@ impl<K: Kernel> Loader<K> {
         };
         for h in holders.iter().rev() {
             let holder = self.module_by_name(h.as_bytes(), None);
-            self.remove_one(&holder, true, opts, events)?;
+            self.remove_one(&holder, true, opts, active, events)?;
         }
         Ok(())
     }

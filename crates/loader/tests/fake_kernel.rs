@@ -680,3 +680,16 @@ fn delete_failure_is_reported() {
         errno: Errno::BUSY
     })));
 }
+
+#[test]
+fn softdep_loop_under_removal_ends() {
+    let t = Tree::new();
+    let k = live(&["p1", "p2"]);
+    let l = t.loader("softdep p1 pre: p2\nsoftdep p2 pre: p1\n", k);
+    let mut lines = Vec::new();
+    l.remove(&one(&l, "p1"), RemoveOptions::default(), &mut |e| {
+        lines.push(show(e))
+    })
+    .unwrap();
+    assert_eq!(lines, vec!["rmmod p1", "rmmod p2"]);
+}

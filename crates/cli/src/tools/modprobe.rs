@@ -430,8 +430,9 @@ impl Run {
         self.log.log(prio, &origin.tool_text(&text));
     }
 
-    /// "Module X not found…": FATAL, or a WARNING with `-a` (processing goes on).
-    fn not_found(&self, text: &[u8]) -> Step {
+    /// "Module X not found…" and removal failures: FATAL, or a WARNING with `-a`
+    /// (processing goes on).
+    fn fatal_or_warning(&self, text: &[u8]) -> Step {
         if self.s.all {
             self.log.log(Prio::Warning, text);
             return Ok(());
@@ -461,7 +462,7 @@ impl Run {
         let modules = self.loader.lookup(name).unwrap_or_default();
         if modules.is_empty() {
             let text = Text::NotFoundInDirectory(name, &self.dir).render();
-            self.not_found(&text)?;
+            self.fatal_or_warning(&text)?;
             return Ok(false);
         }
         if self.s.resolve_alias {
@@ -505,7 +506,7 @@ impl Run {
     fn remove(&self, name: &[u8]) -> Result<bool, Fatal> {
         let modules = self.loader.lookup(name).unwrap_or_default();
         if modules.is_empty() {
-            self.not_found(&Text::ModuleNotFound(name).render())?;
+            self.fatal_or_warning(&Text::ModuleNotFound(name).render())?;
             return Ok(false);
         }
         let opts = self.remove_options();
@@ -519,9 +520,7 @@ impl Run {
                 Err(RemoveError::InUse(n)) => Text::InUse(&n).render(),
                 Err(RemoveError::CommandFailed(n)) => Text::RemoveCommandFailed(&n).render(),
             };
-            if self.log.fatal(&text) {
-                return Err(Fatal);
-            }
+            self.fatal_or_warning(&text)?;
             return Ok(false);
         }
         Ok(true)
@@ -610,6 +609,9 @@ fn read_symbols(path: &std::path::Path, exports: bool) -> Result<Vec<(u64, Vec<u
     let module = modkit_elf::Module::parse(&image).map_err(|_| ENOEXEC)?;
     if exports {
         let list = module.exports().map_err(|_| ENOEXEC)?;
+        if list.is_empty() {
+            return Err(crate::texts::ENOENT);
+        }
         return Ok(list.iter().map(|e| (e.crc, e.name.to_vec())).collect());
     }
     if module.section_data("__versions").ok().flatten().is_none() {
@@ -669,7 +671,7 @@ pub fn main(argv: &[Vec<u8>]) -> i32 {
     }
     let dir = module_dir(&s);
     let config = load_config(&s, &dir);
-    let db = Database::open(PathBuf::from(system::path(&dir)));
+    let db = Database::open(system::path(&dir));
     let run = Run {
         s,
         log,
