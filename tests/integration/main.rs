@@ -8,4 +8,5 @@ mod killed;
 mod links;
 mod modinfo;
 mod modprobe;
+mod modprobe_synth;
 mod synthetic;

@@ -7,7 +7,6 @@
 //! status.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use modkit_config::modprobe_d::{self, ModprobeConfig, ModprobeDError, Sources, Syntax};
