@@ -620,6 +620,12 @@ fn read_symbols(path: &std::path::Path, exports: bool) -> Result<Vec<(u64, Vec<u
     Ok(list.iter().map(|(crc, n)| (*crc, n.to_vec())).collect())
 }
 
+/// Index files are mapped, not read whole.
+fn map_index(path: &std::path::Path) -> Option<modkit_depmod::database::FileBytes> {
+    let mapped = modkit_sys::map_file(path).ok()?;
+    Some(Box::new(mapped))
+}
+
 fn kernel() -> LinuxKernel {
     LinuxKernel::new(super::list::sys_root(), system::proc_root())
 }
@@ -670,7 +676,7 @@ pub fn main(argv: &[Vec<u8>]) -> i32 {
     }
     let dir = module_dir(&s);
     let config = load_config(&s, &dir);
-    let db = Database::open(system::path(&dir));
+    let db = Database::open(system::path(&dir)).with_reader(map_index);
     let run = Run {
         s,
         log,
