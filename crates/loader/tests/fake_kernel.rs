@@ -49,6 +49,8 @@ struct State {
     refcnt: HashMap<String, u32>,
     holders: HashMap<String, Vec<String>>,
     fail: HashMap<String, Errno>,
+    /// delete_module answers EAGAIN this many times first.
+    busy: u32,
 }
 
 /// A kernel that records calls and keeps module states in memory.
@@ -131,6 +133,10 @@ impl Kernel for Fake {
         });
         if let Some(&e) = s.fail.get(name) {
             return Err(e);
+        }
+        if s.busy > 0 {
+            s.busy -= 1;
+            return Err(Errno::AGAIN);
         }
         s.states.remove(name).map(|_| ()).ok_or(Errno::NOENT)
     }
@@ -692,4 +698,42 @@ fn softdep_loop_under_removal_ends() {
     })
     .unwrap();
     assert_eq!(lines, vec!["rmmod p1", "rmmod p2"]);
+}
+
+#[test]
+fn wait_retries_eagain_until_the_module_is_free() {
+    let t = Tree::new();
+    let k = live(&["p1"]).with(|s| {
+        s.busy = 3;
+        s.refcnt.insert("p1".into(), 1);
+    });
+    let l = t.loader("", k);
+    let opts = RemoveOptions {
+        wait: Some(std::time::Duration::from_secs(5)),
+        ..Default::default()
+    };
+    // --wait also skips the refcount check.
+    l.remove(&one(&l, "p1"), opts, &mut |_| {}).unwrap();
+    let deletes = l.kernel.calls().len();
+    assert_eq!(deletes, 4);
+    assert_eq!(l.kernel.initstate("p1"), Ok(None));
+}
+
+#[test]
+fn wait_gives_up_at_the_deadline() {
+    let t = Tree::new();
+    let k = live(&["p1"]).with(|s| s.busy = u32::MAX);
+    let l = t.loader("", k);
+    let opts = RemoveOptions {
+        wait: Some(std::time::Duration::from_millis(20)),
+        ..Default::default()
+    };
+    let r = l.remove(&one(&l, "p1"), opts, &mut |_| {});
+    assert!(matches!(
+        r,
+        Err(RemoveError::Delete {
+            errno: Errno::AGAIN,
+            ..
+        })
+    ));
 }
