@@ -113,7 +113,9 @@ fn fixture(test: &str) -> Option<PathBuf> {
         conf.join("synth.conf"),
         "install chain5 echo chain5 $CMDLINE_OPTS; exit 7\nremove chain4 false\n\
          options chain9 depth=9\noptions synth:packed* via_alias=1\nblacklist aliased\n\
-         install chain7 /nonexistent/command\nsoftdep chain8 pre: loop-a\n",
+         install chain7 /nonexistent/command\nsoftdep chain8 pre: loop-a\n\
+         install cmd-only echo \"[$MODPROBE_OPTIONS] [$MODPROBE_MODULE] [$CMDLINE_OPTS]\"\n\
+         options cmd-only from_conf=1\nremove cmd-only echo removing $MODPROBE_MODULE; exit 2\n",
     )
     .unwrap();
     Some(root)
@@ -223,6 +225,44 @@ fn modprobe_dry_runs_on_synthetic_fixture_match_kmod() {
     let b = base(&root);
     let lines: Vec<Vec<String>> = DRY.iter().map(|a| args(&b, a)).collect();
     compare_lines(test, "modprobe", &lines);
+}
+
+/// Install and remove commands without a module file (lookup step 4): the kernel is never
+/// asked, so these run for real everywhere. MODPROBE_OPTIONS words come first, and the
+/// words children must inherit are appended to it.
+#[test]
+fn modprobe_commands_and_modprobe_options_match_kmod() {
+    let test = "modprobe_synth_commands";
+    let Some(root) = fixture(test) else { return };
+    let b = base(&root);
+    let runs: [(&str, &[&str]); 6] = [
+        ("", &["-v", "cmd-only", "a=1", "sp=x y"]),
+        ("-q", &["-v", "cmd-only"]),
+        ("-v  -q", &["cmd-only"]),
+        ("\"p=a b\" -v", &["-C", "/nonexistent", "cmd-only"]),
+        ("", &["-r", "-v", "cmd-only"]),
+        ("", &["-a", "-r", "cmd-only", "cmd-only"]),
+    ];
+    let mut report = String::new();
+    for (env, more) in runs {
+        let a = args(&b, more);
+        let Some(mut ours) = modkit(test, "modprobe") else {
+            return;
+        };
+        let ours = Outcome::of(clean(&mut ours).env("MODPROBE_OPTIONS", env).args(&a));
+        let theirs = Outcome::of(
+            clean(&mut Command::new("/sbin/modprobe"))
+                .env("MODPROBE_OPTIONS", env)
+                .args(&a),
+        );
+        if let Some(d) = theirs.difference(&ours) {
+            report.push_str(&format!("--- MODPROBE_OPTIONS={env:?} modprobe {a:?}\n{d}"));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "{test}: modkit differs from kmod 30\n{report}"
+    );
 }
 
 /// A softdep loop under `-r -D`: kmod 30 recurses until it crashes (its output starts

@@ -359,6 +359,7 @@ impl Run {
     }
 
     fn event(&self, e: Event) {
+        let is_remove = matches!(e, Event::Remove { .. });
         let line = match e {
             Event::Notice(n) => return self.notice(n),
             Event::Insmod { path, options } => {
@@ -377,6 +378,11 @@ impl Run {
         };
         if self.showing() {
             self.out.write(&[line, b"\n".to_vec()].concat());
+            // kmod 30 has its `remove` line out before the command runs (its install
+            // lines stay in the stdio buffer until exit).
+            if is_remove {
+                self.out.flush();
+            }
         }
     }
 
