@@ -19,6 +19,11 @@ pub const KMOD_MODPROBE: &str = "/sbin/modprobe";
 const BATCH: usize = 200;
 
 /// Strip the environment variables that change modprobe's behaviour.
+/// True when kmod's own tools stand in for modkit (`cargo xtask test --kmod-as-modkit`).
+pub fn stand_in() -> bool {
+    modkit_tests::modkit_bin().is_some_and(|b| b.ends_with("kmod-as-modkit.sh"))
+}
+
 fn clean(cmd: &mut Command) -> &mut Command {
     cmd.env_remove("MODPROBE_OPTIONS")
         .env_remove("KMOD_LOG")
@@ -405,6 +410,9 @@ fn modprobe_generated_configuration_matches_kmod_on_real_trees() {
 #[test]
 fn modprobe_remove_softdep_loop_ends_where_kmod_crashes() {
     let test = "modprobe_remove_loop";
+    if stand_in() {
+        return; // a deliberate difference: kmod 30 itself crashes here
+    }
     let dir = scratch(test);
     let conf = write_config(&dir).to_string_lossy().into_owned();
     for tree in trees_or_skip(test) {
