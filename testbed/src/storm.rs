@@ -125,16 +125,33 @@ fn spawn_children(
         .collect()
 }
 
-/// Waits for each child's ready byte. A child that exits first failed to prepare.
+/// Waits for each child's ready byte. A child that exits first failed to prepare: then
+/// every child is killed before the barrier opens (none may load), and the error is the
+/// failed child's message.
 fn wait_ready(children: &mut [Child]) -> Result<(), String> {
+    let mut failure = None;
     for child in children.iter_mut() {
         let mut byte = [0u8; 1];
-        let stdout = child.stdout.as_mut().ok_or("no stdout")?;
-        if stdout.read(&mut byte).map_err(|e| e.to_string())? != 1 {
-            return Err("a loader exited before the barrier".to_owned());
+        let ready = child
+            .stdout
+            .as_mut()
+            .is_some_and(|out| out.read(&mut byte).is_ok_and(|n| n == 1));
+        if !ready {
+            failure = Some(read_rest(child.stderr.as_mut()));
+            break;
         }
     }
-    Ok(())
+    let Some(message) = failure else {
+        return Ok(());
+    };
+    for child in children.iter_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    Err(format!(
+        "a loader failed before the barrier: {}",
+        message.trim()
+    ))
 }
 
 struct Finished {
@@ -260,7 +277,8 @@ fn split_results(
 pub fn storm(args: &[String]) -> Result<(), String> {
     let args = parse_storm_args(args)?;
     let files = files_per_child(&args)?;
-    let tracing = trace::available();
+    // RACER_NO_TRACE: the racer's own tests run on hosts whose tracing is not ours to touch.
+    let tracing = trace::available() && std::env::var_os("RACER_NO_TRACE").is_none();
     if tracing {
         trace::start()?;
     }

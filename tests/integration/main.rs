@@ -8,3 +8,4 @@ mod killed;
 mod links;
 mod modinfo;
 mod synthetic;
+mod testbed;

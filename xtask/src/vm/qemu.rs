@@ -4,7 +4,7 @@
 //! hung, so a hang never hangs the caller.
 
 use crate::util::Result;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -42,9 +42,7 @@ fn qemu_command(m: &Machine) -> Command {
             "-nographic",
             "-no-reboot",
         ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::inherit());
     cmd
 }
 
@@ -57,10 +55,17 @@ fn step_of(line: &str) -> Option<Option<usize>> {
 /// Boots `machine` and collects its console; `budget(i)` bounds step i. The full console
 /// goes to `log` as it arrives.
 pub fn boot(machine: &Machine, budget: &dyn Fn(usize) -> Duration, log: &Path) -> Result<Console> {
+    watch(qemu_command(machine), budget, log)
+}
+
+/// Runs `cmd` (QEMU, or anything printing the same console protocol) under the watchdog.
+fn watch(mut cmd: Command, budget: &dyn Fn(usize) -> Duration, log: &Path) -> Result<Console> {
     let started = Instant::now();
-    let mut child = qemu_command(machine)
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
     let stdout = child.stdout.take().ok_or("qemu stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -74,6 +79,7 @@ pub fn boot(machine: &Machine, budget: &dyn Fn(usize) -> Duration, log: &Path) -
             }
         }
     });
+    let mut log_file = std::fs::File::create(log)?;
     let mut lines = Vec::new();
     let mut current: Option<usize> = None;
     let mut deadline = Instant::now() + BOOT_BUDGET;
@@ -86,6 +92,7 @@ pub fn boot(machine: &Machine, budget: &dyn Fn(usize) -> Duration, log: &Path) -
                     current = step;
                     deadline = Instant::now() + step.map_or(BOOT_BUDGET, budget);
                 }
+                let _ = writeln!(log_file, "{line}");
                 lines.push(line);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -97,7 +104,14 @@ pub fn boot(machine: &Machine, budget: &dyn Fn(usize) -> Duration, log: &Path) -
         }
     }
     let _ = child.wait();
-    std::fs::write(log, lines.join("\n") + "\n")?;
+    let what = match hung_in {
+        Some(Some(step)) => Some(format!("step {step}")),
+        Some(None) => Some("the boot".to_owned()),
+        None => None,
+    };
+    if let Some(what) = what {
+        let _ = writeln!(log_file, "xtask: watchdog: {what} overran; QEMU killed");
+    }
     Ok(Console {
         lines,
         hung_in,
@@ -122,5 +136,38 @@ mod tests {
         assert_eq!(step_of("STEP end"), Some(None));
         assert_eq!(step_of("RESULT {}"), None);
         assert_eq!(step_of("\u{1b}[2JSTEP 0"), Some(Some(0)));
+    }
+
+    #[test]
+    fn a_step_that_hangs_is_killed_after_its_budget() {
+        let log = std::env::temp_dir().join(format!("xtask-watch-{}.log", std::process::id()));
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "echo STEP 0; echo RESULT {}; echo STEP 1; exec sleep 600",
+        ]);
+        let budget = |step: usize| Duration::from_secs(if step == 1 { 1 } else { 60 });
+        let console = watch(cmd, &budget, &log).expect("runs");
+        assert_eq!(console.hung_in, Some(Some(1)));
+        assert!(
+            console.elapsed < Duration::from_secs(60),
+            "{:?}",
+            console.elapsed
+        );
+        assert_eq!(console.lines, ["STEP 0", "RESULT {}", "STEP 1"]);
+        let text = std::fs::read_to_string(&log).expect("log written");
+        assert!(text.contains("watchdog: step 1 overran"), "{text}");
+        let _ = std::fs::remove_file(&log);
+    }
+
+    #[test]
+    fn a_boot_that_ends_is_not_a_hang() {
+        let log = std::env::temp_dir().join(format!("xtask-end-{}.log", std::process::id()));
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo STEP 0; echo STEP end; echo DONE"]);
+        let console = watch(cmd, &|_| Duration::from_secs(60), &log).expect("runs");
+        assert_eq!(console.hung_in, None);
+        assert_eq!(console.lines.last().map(String::as_str), Some("DONE"));
+        let _ = std::fs::remove_file(&log);
     }
 }

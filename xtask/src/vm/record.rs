@@ -168,3 +168,83 @@ pub fn summary(records: &[Value]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::Tree;
+    use crate::vm::assets::Package;
+    use crate::vm::plan::{Loader, Scenario, Target};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn assets() -> Assets {
+        let pkg = |name: &str| Package {
+            name: name.to_owned(),
+            root: PathBuf::from("/r"),
+            deb: format!("{name}_1_amd64.deb"),
+        };
+        Assets {
+            tree: Tree {
+                label: "6.1".into(),
+                version: "6.1.0-56-amd64".into(),
+                root: PathBuf::from("/r"),
+                deb: "linux-image-6.1.0-56-amd64_6.1.192-2_amd64.deb".into(),
+            },
+            depmod_root: PathBuf::from("/r"),
+            busybox: pkg("busybox-static"),
+            kmod: pkg("kmod"),
+            modkit: PathBuf::from("/m"),
+            racer: PathBuf::from("/x"),
+        }
+    }
+
+    fn storm(n: usize) -> Step {
+        Step::Storm(Storm {
+            loader: Loader::Finit,
+            target: Target::Module("xfs".into()),
+            n,
+            copies: false,
+            scenario: Scenario::Duplicates,
+        })
+    }
+
+    #[test]
+    fn a_hung_step_is_a_timeout_record_and_the_next_boot_resumes_after_it() {
+        let console = Console {
+            lines: vec![
+                "\u{1b}[2JIDENT {\"release\":\"6.1.0-56-amd64\",\"cpu_modalias\":\"cpu:x\"}".into(),
+                "STEP 0".into(),
+                "RESULT {\"label\":\"0\",\"kind\":\"storm\",\"ok\":1,\"errnos\":{}}".into(),
+                "STEP 1".into(),
+            ],
+            hung_in: Some(Some(1)),
+            elapsed: Duration::from_secs(1),
+        };
+        let steps = [storm(1), storm(4), storm(8)];
+        let (records, next) = collect(&assets(), &steps, &console, 4);
+        assert_eq!(next, Some(2));
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0]["kernel"], "6.1.0-56-amd64");
+        assert_eq!(records[0]["ok"], 1);
+        assert_eq!(records[0]["n"], 1);
+        assert_eq!(records[1]["timeout"], true);
+        assert_eq!(records[1]["n"], 4);
+        assert!(summary(&records).contains("ERROR: step 1 overran"));
+    }
+
+    #[test]
+    fn a_missing_result_without_a_hang_is_an_error_record() {
+        let console = Console {
+            lines: vec!["STEP 0".into(), "STEP end".into()],
+            hung_in: None,
+            elapsed: Duration::from_secs(1),
+        };
+        let (records, next) = collect(&assets(), &[storm(2)], &console, 4);
+        assert_eq!(next, None);
+        assert_eq!(records[0]["timeout"], false);
+        assert!(records[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no result")));
+    }
+}
