@@ -83,7 +83,7 @@ mod tests {
     fn added_areas_are_the_new_lines() {
         let a = ("0xffffffffc0000000".to_owned(), 8192);
         let b = ("0xffffffffc04b7000".to_owned(), 1974272);
-        let v = added(&[a.clone()], &[b.clone(), a]);
+        let v = added(std::slice::from_ref(&a), &[b.clone(), a.clone()]);
         assert_eq!(v, vec![json!({"start": b.0, "size": 1974272})]);
     }
 }
