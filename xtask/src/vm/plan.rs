@@ -138,7 +138,7 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 echo 1 > /proc/sys/kernel/kptr_restrict
 racer ident
 MODALIAS=$(cat /sys/devices/system/cpu/modalias)
-cpuset() { /sbin/modprobe --show-depends "$MODALIAS" 2>/dev/null | awk '$1 == "insmod" { print $2 }'; }
+cpuset() { /sbin/modprobe --show-depends "$MODALIAS" 2>/dev/null | awk '$1 == "insmod" && !seen[$2]++ { print $2 }'; }
 "#;
 
 const POSTLUDE: &str = r#"echo "STEP end"
