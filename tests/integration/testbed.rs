@@ -466,15 +466,23 @@ fn vm_layouts_equal_the_elf_crates_layout() {
             modkit_elf::layout::Generation::CoreInit
         };
         let layout = modkit_elf::layout::layout(&module, generation).expect("layout");
-        let sizes = |field: &str| -> Vec<u64> {
-            r[field]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a["size"].as_u64())
-                .collect()
+        // Sorted: an area can land in a hole below the others, so address order is not
+        // allocation order.
+        let sorted = |mut v: Vec<u64>| {
+            v.sort_unstable();
+            v
         };
-        // (allocation, is init) in the kernel's allocation order, one guard page each.
+        let sizes = |field: &str| -> Vec<u64> {
+            sorted(
+                r[field]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a["size"].as_u64())
+                    .collect(),
+            )
+        };
+        // (allocation, is init), one guard page each.
         let all: Vec<(u64, bool)> = match layout {
             modkit_elf::layout::Layout::CoreInit(l) => {
                 vec![(l.core + 4096, false), (l.init + 4096, true)]
@@ -485,8 +493,8 @@ fn vm_layouts_equal_the_elf_crates_layout() {
                 .map(|&t| (l.allocated(t) + 4096, t.is_init()))
                 .collect(),
         };
-        let with_init: Vec<u64> = all.iter().map(|a| a.0).collect();
-        let core: Vec<u64> = all.iter().filter(|a| !a.1).map(|a| a.0).collect();
+        let with_init = sorted(all.iter().map(|a| a.0).collect());
+        let core = sorted(all.iter().filter(|a| !a.1).map(|a| a.0).collect());
         assert_eq!(
             sizes("areas_settled"),
             core,
