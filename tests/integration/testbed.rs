@@ -206,6 +206,35 @@ impl Check {
         }
     }
 
+    /// modkit's modprobe (once it loads): `finit_module` on both kernels, with flag 4 for
+    /// `.ko.xz` on 6.12, so the 6.12 kernel de-duplicates it: N successes, a flat peak.
+    fn modkit(&mut self, records: &[Value], kernel: &str) {
+        let finit = storms(records, kernel, "duplicates", "xfs", "finit", false);
+        for (&n, r) in &storms(records, kernel, "duplicates", "xfs", "modkit", false) {
+            let calls = r["kernel_results"].as_object().cloned().unwrap_or_default();
+            self.expect(
+                calls.len() == 1 && calls.contains_key("finit_module"),
+                || format!("{kernel} modkit n={n}: calls {calls:?}, expected finit_module only"),
+            );
+            self.expect(r["exit_status"] == json!({ "0": n }), || {
+                format!("{kernel} modkit n={n}: exits {}", r["exit_status"])
+            });
+            if let (true, Some(f)) = (is_612(r), finit.get(&n)) {
+                self.expect(
+                    errnos(r).is_empty() && (peak(r) - peak(f)).abs() <= slack(n),
+                    || {
+                        format!(
+                            "{kernel} modkit n={n}: errnos {} peak {} vs raw finit {}",
+                            r["errnos"],
+                            peak(r),
+                            peak(f)
+                        )
+                    },
+                );
+            }
+        }
+    }
+
     /// The first loader fails (libcrc32c missing: unknown symbols, ENOENT).
     fn first_fails(&mut self, records: &[Value], kernel: &str) {
         for (loader, copies) in [("finit", false), ("finit", true), ("init", false)] {
@@ -349,6 +378,7 @@ fn check(records: &[Value]) -> Vec<String> {
         c.same_file(records, k);
         c.copies(records, k);
         c.kmod_and_init(records, k);
+        c.modkit(records, k);
         c.first_fails(records, k);
         c.init_fails(records, k);
         c.commands(records, k);
