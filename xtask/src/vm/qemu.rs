@@ -41,8 +41,7 @@ fn qemu_command(m: &Machine) -> Command {
             "console=ttyS0 loglevel=3 panic=-1 no_hash_pointers",
             "-nographic",
             "-no-reboot",
-        ])
-        .stderr(Stdio::inherit());
+        ]);
     cmd
 }
 
@@ -64,6 +63,8 @@ fn watch(mut cmd: Command, budget: &dyn Fn(usize) -> Duration, log: &Path) -> Re
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
+        // QEMU's own warnings (TCG lacks some CPUID features) go beside the console log.
+        .stderr(std::fs::File::create(log.with_extension("stderr"))?)
         .spawn()
         .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
     let stdout = child.stdout.take().ok_or("qemu stdout")?;
