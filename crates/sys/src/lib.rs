@@ -9,8 +9,10 @@
 
 #![forbid(unsafe_code)]
 
+mod claim;
 mod linux;
 
+pub use claim::{Claim, ClaimError, ClaimStats, Outcome, RunDir, Ticket};
 pub use linux::LinuxKernel;
 pub use rustix::io::Errno;
 
