@@ -41,14 +41,7 @@ fn splice(doc: &str, generated: &str) -> String {
 }
 
 fn counts(v: &Value) -> String {
-    match v.as_object() {
-        Some(m) if !m.is_empty() => m
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        _ => "–".to_owned(),
-    }
+    super::record::counts(v, " ", ", ", "–")
 }
 
 fn storm_row(r: &Value) -> String {

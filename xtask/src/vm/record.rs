@@ -117,14 +117,15 @@ pub fn collect(
     (records, None)
 }
 
-fn counts(v: &Value) -> String {
+/// `{"EEXIST": 3, "0": 1}` as `EEXIST{sep}3{join}0{sep}1`, or `none` for an empty map.
+pub fn counts(v: &Value, sep: &str, join: &str, none: &str) -> String {
     match v.as_object() {
         Some(m) if !m.is_empty() => m
             .iter()
-            .map(|(k, n)| format!("{k}={n}"))
+            .map(|(k, n)| format!("{k}{sep}{n}"))
             .collect::<Vec<_>>()
-            .join(","),
-        _ => "-".to_owned(),
+            .join(join),
+        _ => none.to_owned(),
     }
 }
 
@@ -146,10 +147,10 @@ pub fn summary(records: &[Value]) -> String {
                 r["n"],
                 if r["copies"] == json!(true) { " copies" } else { "" },
                 r["ok"],
-                counts(&r["errnos"]),
+                counts(&r["errnos"], "=", ",", "-"),
                 r["insert_syscalls"],
                 r["peak_vmalloc_delta_kb"],
-                counts(&r["exit_status"]),
+                counts(&r["exit_status"], "=", ",", "-"),
                 r["wall_ms"].as_f64().unwrap_or(0.0),
                 if r["timeout"] == json!(true) { " TIMEOUT" } else { "" },
             ),
