@@ -10,9 +10,11 @@
 #![forbid(unsafe_code)]
 
 mod claim;
+mod dir_kernel;
 mod linux;
 
 pub use claim::{Claim, ClaimError, ClaimStats, Outcome, RunDir, Ticket};
+pub use dir_kernel::DirKernel;
 pub use linux::LinuxKernel;
 pub use rustix::io::Errno;
 
