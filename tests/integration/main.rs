@@ -10,3 +10,4 @@ mod modinfo;
 mod modprobe;
 mod modprobe_synth;
 mod synthetic;
+mod testbed;

@@ -4,10 +4,15 @@
 #    its configuration untouched);
 #  - the newest Debian 6.1 and 6.12 amd64 kernel packages, downloaded with a PRIVATE apt
 #    configuration and cache (../shared/spec/testbed.md §3) and unpacked, never installed.
-# Usage: fetch.sh CACHE_DIR        Prints one line per tree: "<label> <version> <root>".
+#  - with --testbed: also QEMU on the host, and busybox-static and kmod 30 from bookworm,
+#    downloaded and unpacked like the kernels (the testbed's initramfs userspace).
+# Usage: fetch.sh CACHE_DIR [--testbed]
+# Prints one line per tree: "<label> <version> <root> <deb>"; with --testbed, then one line
+# per userspace package: "pkg <name> <root> <deb>".
 # A second run downloads nothing: the .debs and the unpacked trees are kept in CACHE_DIR.
 set -euo pipefail
-CACHE=${1:?usage: fetch.sh CACHE_DIR}
+CACHE=${1:?usage: fetch.sh CACHE_DIR [--testbed]}
+TESTBED=${2:-}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 
@@ -21,6 +26,10 @@ ensure_host_tools() {
   command -v cpio >/dev/null 2>&1 || missing+=(cpio)
   command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
   [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
+  if [ "$TESTBED" = --testbed ]; then
+    command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+    command -v gzip >/dev/null 2>&1 || missing+=(gzip)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing host packages: ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
@@ -63,8 +72,8 @@ unpack() {
   local root="$CACHE/roots/$pkg"
   if [ -f "$root/.done" ]; then echo "$root"; return; fi
   ( cd "$CACHE/debs"
-    ls "${pkg}"_*.deb >/dev/null 2>&1 || { log "downloading $pkg"; apt-get "${APT_OPTS[@]}" -qq download "$pkg${suite:+/$suite}" >&2; } )
-  local deb; deb=$(ls "$CACHE/debs/${pkg}"_*.deb | sort -V | tail -n 1)
+    ls "${pkg}"_[0-9]*.deb >/dev/null 2>&1 || { log "downloading $pkg"; apt-get "${APT_OPTS[@]}" -qq download "$pkg${suite:+/$suite}" >&2; } )
+  local deb; deb=$(ls "$CACHE/debs/${pkg}"_[0-9]*.deb | sort -V | tail -n 1)
   rm -rf "$root"; mkdir -p "$root"
   dpkg-deb -x "$deb" "$root"
   basename "$deb" > "$root/.deb"
@@ -85,3 +94,9 @@ for pkg in "$p61" "$p612"; do
   case $ver in 6.1.0-*) label=6.1 ;; *) label=6.12 ;; esac
   echo "$label $ver $root $(cat "$root/.deb")"
 done
+if [ "$TESTBED" = --testbed ]; then
+  for pkg in busybox-static kmod; do
+    root=$(unpack "$pkg" bookworm)
+    echo "pkg $pkg $root $(cat "$root/.deb")"
+  done
+fi

@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: modkit against kmod 30 side by side in one run. For each tree, depmod
-//! (warm page cache; modkit with --index-layout=post-order so both write the same bytes) and
-//! modinfo over every module (the same batches of paths for both). Tools alternate run by
+//! (warm page cache; modkit with --index-layout=post-order so both write the same bytes),
+//! modinfo over every module (the same batches of paths for both), and, once modkit has its
+//! modprobe, `modprobe --show-depends` over 100 real aliases and 50 dry runs (`-n -v`) of
+//! the module with the longest dependency list. Tools alternate run by
 //! run; wall time comes from the clock, peak RSS from `/usr/bin/time -f %M`. Prints a
 //! Markdown table; `--write` records it in docs/benchmarks.md with the machine and versions.
 
@@ -26,6 +28,7 @@ pub struct Args {
 const TIME: &str = "/usr/bin/time";
 const KMOD_DEPMOD: &str = "/sbin/depmod";
 const KMOD_MODINFO: &str = "/sbin/modinfo";
+const KMOD_MODPROBE: &str = "/sbin/modprobe";
 
 /// One measured task on one tree, with both tools' samples.
 struct Task {
@@ -52,6 +55,17 @@ pub fn run(args: Args) -> Result {
         util::fresh_copy(tree, &copy)?;
         tasks.push(depmod_task(&bin, tree, &copy));
         tasks.push(modinfo_task(&bin, tree, args.batch)?);
+        if has_modprobe(&bin) {
+            // The modprobe tasks read the indexes kmod's depmod writes into the copy.
+            util::run(
+                Command::new(KMOD_DEPMOD)
+                    .arg("-b")
+                    .arg(&copy)
+                    .arg(&tree.version),
+            )?;
+            tasks.push(show_depends_task(&bin, tree, &copy)?);
+            tasks.push(dry_run_task(&bin, tree, &copy)?);
+        }
     }
     for task in &mut tasks {
         measure(task, args.runs.max(1))?;
@@ -113,6 +127,100 @@ fn new_task(
         invocations: [kmod, ours],
         samples: [Vec::new(), Vec::new()],
     }
+}
+
+/// Whether this modkit has its `modprobe` yet.
+fn has_modprobe(bin: &Path) -> bool {
+    Command::new(bin)
+        .args(["modprobe", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `modprobe -d COPY -S VER ARGS` for kmod and for modkit.
+fn modprobe_pair(bin: &Path, tree: &Tree, copy: &Path, args: &[&str]) -> [Vec<String>; 2] {
+    let tail: Vec<String> = ["-d", &copy.to_string_lossy(), "-S", &tree.version]
+        .iter()
+        .chain(args)
+        .map(|s| (*s).to_owned())
+        .collect();
+    let kmod = std::iter::once(KMOD_MODPROBE.to_owned()).chain(tail.iter().cloned());
+    let ours = [bin.to_string_lossy().into_owned(), "modprobe".into()];
+    [kmod.collect(), ours.into_iter().chain(tail).collect()]
+}
+
+/// A concrete string an alias pattern matches: `*` dropped, `?` as `0`, a bracket as its
+/// first member.
+fn instantiate(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => {}
+            '?' => out.push('0'),
+            '[' => {
+                let class: String = chars.by_ref().take_while(|c| *c != ']').collect();
+                out.extend(class.chars().next());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `modprobe --show-depends` for 100 aliases of modules.alias, spread over the file, each
+/// one that kmod resolves (exit 0).
+fn show_depends_task(bin: &Path, tree: &Tree, copy: &Path) -> Result<Task> {
+    let text =
+        std::fs::read_to_string(util::module_dir(copy, &tree.version).join("modules.alias"))?;
+    let patterns: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    let stride = (patterns.len() / 400).max(1);
+    let (mut kmod, mut ours) = (Vec::new(), Vec::new());
+    for pattern in patterns.iter().step_by(stride) {
+        let alias = instantiate(pattern);
+        let [k, o] = modprobe_pair(bin, tree, copy, &["--show-depends", &alias]);
+        let resolves = Command::new(&k[0])
+            .args(&k[1..])
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if resolves {
+            kmod.push(k);
+            ours.push(o);
+        }
+        if kmod.len() == 100 {
+            break;
+        }
+    }
+    Ok(new_task(
+        "modprobe --show-depends (100 aliases)",
+        tree,
+        kmod,
+        ours,
+    ))
+}
+
+/// `modprobe -n -v` of the module with the longest dependency list, 50 times.
+fn dry_run_task(bin: &Path, tree: &Tree, copy: &Path) -> Result<Task> {
+    let text = std::fs::read_to_string(util::module_dir(copy, &tree.version).join("modules.dep"))?;
+    let deepest = text
+        .lines()
+        .max_by_key(|l| l.split_whitespace().count())
+        .and_then(|l| l.split(':').next())
+        .map(|path| {
+            let base = path.rsplit('/').next().unwrap_or(path);
+            base.split('.').next().unwrap_or(base).to_owned()
+        })
+        .ok_or("modules.dep is empty")?;
+    let [k, o] = modprobe_pair(bin, tree, copy, &["-n", "-v", &deepest]);
+    Ok(new_task(
+        "modprobe -n -v (deepest chain, 50×)",
+        tree,
+        vec![k; 50],
+        vec![o; 50],
+    ))
 }
 
 /// Every module file under `dir`, sorted.
@@ -295,6 +403,16 @@ mod tests {
 
     fn sample(wall: f64, rss_kib: u64) -> Sample {
         Sample { wall, rss_kib }
+    }
+
+    #[test]
+    fn alias_patterns_become_strings_they_match() {
+        assert_eq!(
+            instantiate("pci:v00008086d*sv*sd*bc*sc*i*"),
+            "pci:v00008086dsvsdbcsci"
+        );
+        assert_eq!(instantiate("usb:v1234p[0-9]?d*"), "usb:v1234p00d");
+        assert_eq!(instantiate("acpi*:LNXCPU:*"), "acpi:LNXCPU:");
     }
 
     #[test]

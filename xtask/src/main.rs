@@ -1,4 +1,4 @@
-//! Project chores, one module per command: `cargo xtask test|demo|bench|fuzz-build|fuzz|bless`.
+//! Project chores, one module per command: `cargo xtask test|demo|bench|fuzz-build|fuzz|bless|vm`.
 //! Shared plumbing (running commands, fetching the Debian trees, building the binary) lives in
 //! `util`.
 
@@ -8,6 +8,7 @@ mod demo;
 mod fuzz;
 mod test;
 mod util;
+mod vm;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ enum Command {
     Fuzz(fuzz::RunArgs),
     /// Regenerate golden outputs (insta snapshots).
     Bless(bless::Args),
+    /// The QEMU testbed: Debian 6.1 and 6.12 kernels, kmod, modkit and raw system calls.
+    Vm(vm::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::FuzzBuild(args) => fuzz::build(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Bless(args) => bless::run(args),
+        Command::Vm(args) => vm::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,9 +9,13 @@
 
 #![deny(unsafe_code)]
 
+mod claim;
+mod dir_kernel;
 mod linux;
 mod map;
 
+pub use claim::{Claim, ClaimError, ClaimStats, Outcome, RunDir, Ticket};
+pub use dir_kernel::DirKernel;
 pub use linux::LinuxKernel;
 pub use map::{map_file, MappedFile};
 pub use rustix::io::Errno;

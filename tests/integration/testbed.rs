@@ -1,0 +1,535 @@
+//! The real-kernel testbed's measurements (`cargo xtask vm`, testbed/) checked against the
+//! reference behaviour of ../shared/spec/testbed.md §6–§7: on the records of the CI run
+//! (MODKIT_VM_RESULTS, written by `cargo xtask test`) and on the recorded campaign
+//! (testbed/results.json, written by `cargo xtask vm campaign --write`).
+//!
+//! Checked per kernel: no step timed out or failed to report; xfs duplicate storms (6.1:
+//! one success and N−1 EEXIST, the peak N times the single load; 6.12 same file: N
+//! successes and a flat peak; distinct copies: a read buffer each; kmod 30: finit_module on
+//! 6.1, only init_module on 6.12); the first loader failing; a failing init; kmod's command
+//! outputs (and modkit's, equal to them, once modkit loads); module-area layouts.
+
+use modkit_tests::{required, skip, workspace_root};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Slack allowed on peak VmallocUsed comparisons, in kB: unrelated frees and the kernel
+/// stacks of tasks beyond the per-CPU cache (testbed.md §7.2).
+fn slack(n: u64) -> i64 {
+    32 + 16 * n as i64
+}
+
+fn is_612(r: &Value) -> bool {
+    r["kernel"].as_str().is_some_and(|k| k.starts_with("6.12."))
+}
+
+fn kernels(records: &[Value]) -> Vec<String> {
+    let mut ks: Vec<String> = records
+        .iter()
+        .filter_map(|r| r["kernel"].as_str().map(str::to_owned))
+        .collect();
+    ks.sort();
+    ks.dedup();
+    ks
+}
+
+fn storms<'a>(
+    records: &'a [Value],
+    kernel: &str,
+    scenario: &str,
+    module: &str,
+    loader: &str,
+    copies: bool,
+) -> BTreeMap<u64, &'a Value> {
+    records
+        .iter()
+        .filter(|r| {
+            r["kind"] == "storm"
+                && r["kernel"] == kernel
+                && r["scenario"] == scenario
+                && r["module"] == module
+                && r["loader"] == loader
+                && r["copies"] == json!(copies)
+        })
+        .filter_map(|r| Some((r["n"].as_u64()?, r)))
+        .collect()
+}
+
+fn peak(r: &Value) -> i64 {
+    r["peak_vmalloc_delta_kb"].as_i64().unwrap_or(i64::MIN)
+}
+
+fn errnos(r: &Value) -> BTreeMap<String, u64> {
+    r["errnos"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+        .collect()
+}
+
+fn exact(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| ((*k).to_owned(), *n))
+        .collect()
+}
+
+/// Problems found; empty when the records show the reference behaviour.
+struct Check {
+    problems: Vec<String>,
+}
+
+impl Check {
+    fn expect(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if !ok {
+            self.problems.push(what());
+        }
+    }
+
+    fn no_timeouts(&mut self, records: &[Value]) {
+        for r in records {
+            self.expect(r["timeout"] != json!(true) && r["error"].is_null(), || {
+                format!(
+                    "{} {} {}: {}",
+                    r["kernel"], r["kind"], r["label"], r["error"]
+                )
+            });
+        }
+    }
+
+    /// xfs on one file, raw finit_module: 6.1 allocates a whole image per duplicate, 6.12
+    /// shares the first load's result.
+    fn same_file(&mut self, records: &[Value], kernel: &str) {
+        let runs = storms(records, kernel, "duplicates", "xfs", "finit", false);
+        self.expect(!runs.is_empty(), || format!("{kernel}: no xfs finit storm"));
+        let single = runs.get(&1).map(|r| peak(r));
+        for (&n, r) in &runs {
+            self.expect(r["insert_syscalls"] == json!(n), || {
+                format!("{kernel} finit n={n}: {} syscalls", r["insert_syscalls"])
+            });
+            let (want_ok, want_errnos) = if is_612(r) {
+                (n, exact(&[]))
+            } else {
+                (1, exact(&[("EEXIST", n - 1)]))
+            };
+            self.expect(
+                r["ok"] == json!(want_ok) && errnos(r) == want_errnos,
+                || {
+                    format!(
+                        "{kernel} finit n={n}: ok={} errnos={}",
+                        r["ok"], r["errnos"]
+                    )
+                },
+            );
+            let Some(one) = single else { continue };
+            let want = if is_612(r) { one } else { one * n as i64 };
+            self.expect((peak(r) - want).abs() <= slack(n), || {
+                format!("{kernel} finit n={n}: peak {} kB, expected {want}", peak(r))
+            });
+        }
+    }
+
+    /// Distinct copies: no idempotent filter; each loader holds its own read buffer.
+    fn copies(&mut self, records: &[Value], kernel: &str) {
+        for (&n, r) in &storms(records, kernel, "duplicates", "xfs", "finit", true) {
+            self.expect(
+                r["ok"] == json!(1) && errnos(r) == exact(&[("EEXIST", n - 1)]),
+                || {
+                    format!(
+                        "{kernel} copies n={n}: ok={} errnos={}",
+                        r["ok"], r["errnos"]
+                    )
+                },
+            );
+            let file_kb = r["file_bytes"][0].as_i64().map(|b| (b + 4095) / 4096 * 4);
+            if let Some(kb) = file_kb {
+                self.expect(peak(r) >= n as i64 * kb, || {
+                    format!(
+                        "{kernel} copies n={n}: peak {} kB < {n} read buffers of {kb} kB",
+                        peak(r)
+                    )
+                });
+            }
+        }
+    }
+
+    /// kmod 30 and raw init_module: which call reaches the kernel, and what it costs.
+    fn kmod_and_init(&mut self, records: &[Value], kernel: &str) {
+        let finit = storms(records, kernel, "duplicates", "xfs", "finit", false);
+        for loader in ["kmod", "init"] {
+            for (&n, r) in &storms(records, kernel, "duplicates", "xfs", loader, false) {
+                self.expect(
+                    r["ok"] == json!(1) && errnos(r) == exact(&[("EEXIST", n - 1)]),
+                    || {
+                        format!(
+                            "{kernel} {loader} n={n}: ok={} errnos={}",
+                            r["ok"], r["errnos"]
+                        )
+                    },
+                );
+                let calls = r["kernel_results"].as_object().cloned().unwrap_or_default();
+                let want = if loader == "init" || is_612(r) {
+                    "init_module"
+                } else {
+                    "finit_module"
+                };
+                self.expect(calls.len() == 1 && calls.contains_key(want), || {
+                    format!("{kernel} {loader} n={n}: calls {calls:?}, expected {want} only")
+                });
+                if loader == "kmod" {
+                    self.expect(r["exit_status"] == json!({ "0": n }), || {
+                        format!("{kernel} kmod n={n}: exits {}", r["exit_status"])
+                    });
+                }
+                let Some(f) = finit.get(&n) else { continue };
+                if is_612(r) && n >= 2 {
+                    // init_module is never de-duplicated: every loader's image is paid for.
+                    self.expect(peak(r) > 2 * peak(f), || {
+                        format!(
+                            "{kernel} {loader} n={n}: peak {} not above the shared {}",
+                            peak(r),
+                            peak(f)
+                        )
+                    });
+                } else if !is_612(r) && loader == "kmod" {
+                    self.expect((peak(r) - peak(f)).abs() <= slack(n), || {
+                        format!(
+                            "{kernel} kmod n={n}: peak {} vs raw finit {}",
+                            peak(r),
+                            peak(f)
+                        )
+                    });
+                }
+            }
+        }
+    }
+
+    /// modkit's modprobe (once it loads): `finit_module` on both kernels, with flag 4 for
+    /// `.ko.xz` on 6.12, so the 6.12 kernel de-duplicates it: N successes, a flat peak.
+    fn modkit(&mut self, records: &[Value], kernel: &str) {
+        let finit = storms(records, kernel, "duplicates", "xfs", "finit", false);
+        for (&n, r) in &storms(records, kernel, "duplicates", "xfs", "modkit", false) {
+            let calls = r["kernel_results"].as_object().cloned().unwrap_or_default();
+            self.expect(
+                calls.len() == 1 && calls.contains_key("finit_module"),
+                || format!("{kernel} modkit n={n}: calls {calls:?}, expected finit_module only"),
+            );
+            self.expect(r["exit_status"] == json!({ "0": n }), || {
+                format!("{kernel} modkit n={n}: exits {}", r["exit_status"])
+            });
+            if let (true, Some(f)) = (is_612(r), finit.get(&n)) {
+                self.expect(
+                    errnos(r).is_empty() && (peak(r) - peak(f)).abs() <= slack(n),
+                    || {
+                        format!(
+                            "{kernel} modkit n={n}: errnos {} peak {} vs raw finit {}",
+                            r["errnos"],
+                            peak(r),
+                            peak(f)
+                        )
+                    },
+                );
+            }
+        }
+    }
+
+    /// Every loader of a failing scenario fails: with the first loader's errno when the
+    /// kernel shares it (6.12 `finit_module` on one file), else with that errno for the
+    /// loaders that ran and EBUSY for the ones that waited.
+    fn failures(
+        &mut self,
+        records: &[Value],
+        kernel: &str,
+        scenario: &str,
+        module: &str,
+        errno: &str,
+    ) {
+        for (loader, copies) in [("finit", false), ("finit", true), ("init", false)] {
+            for (&n, r) in &storms(records, kernel, scenario, module, loader, copies) {
+                let e = errnos(r);
+                let fine = if is_612(r) && loader == "finit" && !copies {
+                    e == exact(&[(errno, n)])
+                } else {
+                    e.keys().all(|k| k == errno || k == "EBUSY")
+                        && e.get(errno).is_some_and(|c| *c >= 1)
+                        && e.values().sum::<u64>() == n
+                };
+                self.expect(r["ok"] == json!(0) && fine, || {
+                    format!(
+                        "{kernel} {scenario} {loader} copies={copies} n={n}: ok={} errnos={}",
+                        r["ok"], r["errnos"]
+                    )
+                });
+            }
+        }
+    }
+
+    /// kmod's scenario-1 commands, and modkit's when present: the same bytes and status.
+    fn commands(&mut self, records: &[Value], kernel: &str) {
+        let by_label: BTreeMap<&str, &Value> = records
+            .iter()
+            .filter(|r| r["kind"] == "command" && r["kernel"] == kernel)
+            .filter_map(|r| Some((r["label"].as_str()?, r)))
+            .collect();
+        let expected: &[(&str, &str, &str)] = &[
+            ("modprobe", "0", ""),
+            ("lsmod", "0", "libcrc32c"),
+            ("modprobe-r", "0", ""),
+            ("insmod-missing-dep", "1", "Unknown symbol in module"),
+            ("insmod-dep", "0", ""),
+            ("insmod", "0", ""),
+            ("rmmod-in-use", "1", "is in use by: xfs"),
+            ("rmmod", "0", ""),
+            ("rmmod-dep", "0", ""),
+            ("modprobe-missing", "1", "not found in directory"),
+            ("modprobe-init-fails", "1", "No such device"),
+            ("dry-run", "0", "xfs.ko"),
+            ("lsmod-end", "0", "Module"),
+        ];
+        for (label, status, text) in expected {
+            let Some(r) = by_label.get(format!("kmod:{label}").as_str()) else {
+                self.problems
+                    .push(format!("{kernel}: no kmod:{label} record"));
+                continue;
+            };
+            let out = format!(
+                "{}{}",
+                r["stdout"].as_str().unwrap_or(""),
+                r["stderr"].as_str().unwrap_or("")
+            );
+            self.expect(r["status"] == json!(status) && out.contains(text), || {
+                format!(
+                    "{kernel} kmod:{label}: status {} output {out:?}",
+                    r["status"]
+                )
+            });
+            if let Some(m) = by_label.get(format!("modkit:{label}").as_str()) {
+                for field in ["stdout", "stderr", "status", "loaded_after"] {
+                    self.expect(m[field] == r[field], || {
+                        format!(
+                            "{kernel} {label}: modkit {field} {} != kmod {}",
+                            m[field], r[field]
+                        )
+                    });
+                }
+            }
+        }
+        let after_remove = by_label
+            .get("kmod:modprobe-r")
+            .map(|r| r["loaded_after"].clone());
+        self.expect(
+            after_remove.is_some_and(|l| {
+                !l.as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m == "xfs" || m == "libcrc32c")
+            }),
+            || format!("{kernel}: modprobe -r xfs left xfs or libcrc32c loaded"),
+        );
+    }
+
+    /// One xfs load: the module-area lines of /proc/vmallocinfo sum to coresize plus one
+    /// guard page each.
+    fn layouts(&mut self, records: &[Value], kernel: &str) {
+        for r in records
+            .iter()
+            .filter(|r| r["kind"] == "layout" && r["kernel"] == kernel)
+        {
+            let sizes: Vec<i64> = r["areas_settled"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["size"].as_i64())
+                .collect();
+            let core = r["coresize"].as_i64().unwrap_or(-1);
+            let areas = if is_612(r) { 3..=4 } else { 1..=1 };
+            self.expect(
+                areas.contains(&sizes.len()) && sizes.iter().map(|s| s - 4096).sum::<i64>() == core,
+                || format!("{kernel} layout: areas {sizes:?}, coresize {core}"),
+            );
+        }
+    }
+}
+
+/// Every check over a set of records; the problems found.
+fn check(records: &[Value]) -> Vec<String> {
+    let mut c = Check {
+        problems: Vec::new(),
+    };
+    c.no_timeouts(records);
+    let ks = kernels(records);
+    c.expect(ks.len() == 2, || {
+        format!("expected the 6.1 and 6.12 kernels, got {ks:?}")
+    });
+    for k in &ks {
+        c.same_file(records, k);
+        c.copies(records, k);
+        c.kmod_and_init(records, k);
+        c.modkit(records, k);
+        // libcrc32c missing: unknown symbols, ENOENT.
+        c.failures(records, k, "first-fails", "xfs", "ENOENT");
+        // coretemp's init fails without the DTHERM CPU feature (TCG).
+        c.failures(records, k, "init-fails", "coretemp", "ENODEV");
+        c.commands(records, k);
+        c.layouts(records, k);
+    }
+    c.problems
+}
+
+fn assert_reference(source: &str, records: &[Value]) {
+    assert!(!records.is_empty(), "{source}: no records");
+    let problems = check(records);
+    assert!(problems.is_empty(), "{source}:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn vm_ci_run_shows_the_reference_behaviour() {
+    let test = "vm_ci_run_shows_the_reference_behaviour";
+    let Some(path) = std::env::var_os("MODKIT_VM_RESULTS") else {
+        let must = std::env::var("MODKIT_REQUIRE_VM").is_ok_and(|v| v == "1");
+        assert!(
+            !must,
+            "{test}: MODKIT_VM_RESULTS unset but MODKIT_REQUIRE_VM=1"
+        );
+        return skip(test, "MODKIT_VM_RESULTS is unset (no testbed run)");
+    };
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+        .collect();
+    assert_reference("the CI testbed run", &records);
+}
+
+#[test]
+fn recorded_campaign_shows_the_reference_behaviour() {
+    let path = workspace_root().join("testbed/results.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let records: Vec<Value> = serde_json::from_str(&text).expect("testbed/results.json parses");
+    assert_reference("testbed/results.json", &records);
+    // The campaign covers N = 1, 2, 4, 8, 16 for every loader on both kernels.
+    for k in kernels(&records) {
+        for loader in ["finit", "init", "kmod"] {
+            let ns: Vec<u64> = storms(&records, &k, "duplicates", "xfs", loader, false)
+                .into_keys()
+                .collect();
+            assert_eq!(ns, [1, 2, 4, 8, 16], "{k} {loader}");
+        }
+    }
+}
+
+/// The checker itself catches a wrong kernel answer, a growing 6.12 peak and a timeout.
+#[test]
+fn testbed_check_finds_deviations() {
+    let storm = |kernel: &str, n: u64, ok: u64, errnos: Value, peak: i64| {
+        json!({"kind": "storm", "kernel": kernel, "scenario": "duplicates", "module": "xfs",
+               "loader": "finit", "copies": false, "n": n, "ok": ok, "errnos": errnos,
+               "insert_syscalls": n, "peak_vmalloc_delta_kb": peak})
+    };
+    let good = vec![
+        storm("6.1.0-56-amd64", 1, 1, json!({}), 6500),
+        storm("6.1.0-56-amd64", 4, 1, json!({"EEXIST": 3}), 26000),
+        storm("6.12.117+deb13-amd64", 1, 1, json!({}), 3196),
+        storm("6.12.117+deb13-amd64", 4, 4, json!({}), 3212),
+    ];
+    let mut c = Check {
+        problems: Vec::new(),
+    };
+    for k in kernels(&good) {
+        c.same_file(&good, &k);
+    }
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let mut bad = good.clone();
+    bad[3] = storm("6.12.117+deb13-amd64", 4, 1, json!({"EEXIST": 3}), 12784);
+    bad[1]["timeout"] = json!(true);
+    let mut c = Check {
+        problems: Vec::new(),
+    };
+    c.no_timeouts(&bad);
+    for k in kernels(&bad) {
+        c.same_file(&bad, &k);
+    }
+    assert_eq!(c.problems.len(), 3, "{:?}", c.problems);
+}
+
+/// The module-area layout the elf crate computes for xfs equals what the kernel allocated
+/// (the areas of the recorded layout runs, one guard page each), when the recorded kernel
+/// is the fetched tree.
+#[test]
+fn vm_layouts_equal_the_elf_crates_layout() {
+    let test = "vm_layouts_equal_the_elf_crates_layout";
+    let Some(trees) = modkit_tests::trees::trees(test) else {
+        return;
+    };
+    let path = workspace_root().join("testbed/results.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let records: Vec<Value> = serde_json::from_str(&text).expect("parses");
+    let mut compared = 0;
+    for r in records.iter().filter(|r| r["kind"] == "layout") {
+        let kernel = r["kernel"].as_str().unwrap_or("");
+        let Some(tree) = trees.iter().find(|t| t.version == kernel) else {
+            eprintln!("note: no fetched tree for kernel {kernel}; its layout is not compared");
+            continue;
+        };
+        let rel = if kernel.starts_with("6.12.") {
+            "kernel/fs/xfs/xfs.ko.xz"
+        } else {
+            "kernel/fs/xfs/xfs.ko"
+        };
+        let bytes = std::fs::read(tree.module_dir().join(rel)).expect("xfs is in the tree");
+        let image = modkit_elf::decompress(&bytes).expect("decompresses");
+        let module = modkit_elf::Module::parse(&image).expect("parses");
+        let generation = if kernel.starts_with("6.12.") {
+            modkit_elf::layout::Generation::ModuleMemory
+        } else {
+            modkit_elf::layout::Generation::CoreInit
+        };
+        let layout = modkit_elf::layout::layout(&module, generation).expect("layout");
+        // Sorted: an area can land in a hole below the others, so address order is not
+        // allocation order.
+        let sorted = |mut v: Vec<u64>| {
+            v.sort_unstable();
+            v
+        };
+        let sizes = |field: &str| -> Vec<u64> {
+            sorted(
+                r[field]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a["size"].as_u64())
+                    .collect(),
+            )
+        };
+        // (allocation, is init), one guard page each.
+        let all: Vec<(u64, bool)> = match layout {
+            modkit_elf::layout::Layout::CoreInit(l) => {
+                vec![(l.core + 4096, false), (l.init + 4096, true)]
+            }
+            modkit_elf::layout::Layout::ModuleMemory(l) => modkit_elf::layout::MemType::ALL
+                .iter()
+                .filter(|&&t| l.allocated(t) > 0)
+                .map(|&t| (l.allocated(t) + 4096, t.is_init()))
+                .collect(),
+        };
+        let with_init = sorted(all.iter().map(|a| a.0).collect());
+        let core = sorted(all.iter().filter(|a| !a.1).map(|a| a.0).collect());
+        assert_eq!(
+            sizes("areas_settled"),
+            core,
+            "{kernel}: core areas vs the elf crate's layout"
+        );
+        // Right after the load the init areas may already be freed (asynchronously).
+        let after = sizes("areas_after_load");
+        assert!(
+            after == with_init || after == core,
+            "{kernel}: areas {after:?}, layout {with_init:?}"
+        );
+        compared += 1;
+    }
+    if compared == 0 && required() {
+        panic!("{test}: no recorded layout matched a fetched tree");
+    }
+}

@@ -1,0 +1,313 @@
+//! `cargo xtask vm`: the real-kernel testbed (../shared/spec/testbed.md). Debian's 6.1 and
+//! 6.12 kernels boot under QEMU with an initramfs holding busybox, kmod 30, modkit and the
+//! racer (testbed/); a plan of steps runs in the guest and the host turns the console's
+//! `RESULT` lines into one JSON record per run.
+//!
+//! - `vm storm`: storms chosen on the command line, one JSON object per run on stdout;
+//! - `vm ci`: the subset CI runs (the reference behaviours, a few minutes per kernel);
+//! - `vm campaign`: the full campaign; `--write` records testbed/results.json and
+//!   docs/testbed.md (tables and plot).
+//!
+//! Submodules: `assets` (packages, static binaries, depmod'd trees), `moddb` (the tree's
+//! text indexes), `initramfs`, `plan` (steps and /init), `qemu` (boot and watchdog),
+//! `record` (console lines to JSON records), `docs` (results file, tables, plot).
+
+mod assets;
+mod docs;
+mod initramfs;
+mod moddb;
+mod plan;
+mod qemu;
+mod record;
+
+use crate::util::Result;
+use assets::Assets;
+use moddb::ModDb;
+use plan::{Loader, Scenario, Step, Storm, Target};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: VmCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum VmCommand {
+    /// Run storms and print one JSON object per run.
+    Storm(StormArgs),
+    /// The CI subset: correctness, layout and reference storms on both kernels.
+    Ci(CiArgs),
+    /// The full campaign on both kernels.
+    Campaign(CampaignArgs),
+}
+
+#[derive(clap::Args)]
+struct StormArgs {
+    /// Kernel: 6.1 or 6.12.
+    #[arg(long)]
+    kernel: String,
+    /// Concurrent loaders (one per emulated CPU event), e.g. 1,2,4,8,16.
+    #[arg(long, value_delimiter = ',', default_value = "4")]
+    cpus: Vec<usize>,
+    /// Loaders: kmod, modkit, finit, init (comma-separated for several).
+    #[arg(long, value_delimiter = ',', default_value = "finit")]
+    loader: Vec<String>,
+    /// The module every loader loads.
+    #[arg(long, default_value = "xfs")]
+    module: String,
+    /// Load a module set instead of one module: `cpu` (the guest CPU's per-CPU set).
+    #[arg(long)]
+    set: Option<String>,
+    /// Each raw loader loads its own copy of the file (a distinct inode).
+    #[arg(long)]
+    copies: bool,
+    /// duplicates (default), first-fails (dependencies not preloaded) or init-fails.
+    #[arg(long, default_value = "duplicates")]
+    scenario: String,
+    /// vCPUs of the guest.
+    #[arg(long, default_value_t = 4)]
+    smp: usize,
+}
+
+#[derive(clap::Args)]
+struct CiArgs {
+    /// Where to write the records (JSON lines).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct CampaignArgs {
+    /// Kernels to run (default: both).
+    #[arg(long, value_delimiter = ',', default_value = "6.1,6.12")]
+    kernel: Vec<String>,
+    /// Record testbed/results.json and docs/testbed.md.
+    #[arg(long)]
+    write: bool,
+}
+
+pub fn run(args: Args) -> Result {
+    match args.command {
+        VmCommand::Storm(a) => storm(a),
+        VmCommand::Ci(a) => ci(a),
+        VmCommand::Campaign(a) => campaign(a),
+    }
+}
+
+fn parse_scenario(text: &str) -> Result<Scenario> {
+    match text {
+        "duplicates" => Ok(Scenario::Duplicates),
+        "first-fails" => Ok(Scenario::FirstFails),
+        "init-fails" => Ok(Scenario::InitFails),
+        _ => Err(format!("unknown scenario {text}").into()),
+    }
+}
+
+fn storm(a: StormArgs) -> Result {
+    let target = match a.set.as_deref() {
+        None => Target::Module(a.module.clone()),
+        Some("cpu") => Target::CpuSet,
+        Some(other) => return Err(format!("unknown set {other} (known: cpu)").into()),
+    };
+    let scenario = parse_scenario(&a.scenario)?;
+    let mut steps = Vec::new();
+    for name in &a.loader {
+        let loader = Loader::parse(name).ok_or(format!("unknown loader {name}"))?;
+        for &n in &a.cpus {
+            steps.push(Step::Storm(Storm {
+                loader,
+                target: target.clone(),
+                n,
+                copies: a.copies,
+                scenario,
+            }));
+        }
+    }
+    let assets = assets::prepare(std::slice::from_ref(&a.kernel))?;
+    for record in run_steps(&assets[0], &steps, a.smp)? {
+        println!("{record}");
+    }
+    Ok(())
+}
+
+/// Whether the static modkit has its own modprobe yet (it joins the storms once it does).
+fn modkit_has_modprobe(assets: &Assets) -> bool {
+    std::process::Command::new(&assets.modkit)
+        .args(["modprobe", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn storm_step(loader: Loader, target: Target, n: usize, copies: bool, scenario: Scenario) -> Step {
+    Step::Storm(Storm {
+        loader,
+        target,
+        n,
+        copies,
+        scenario,
+    })
+}
+
+/// The CI subset for one kernel: correctness with kmod (and modkit once it loads), the xfs
+/// layout, the reference storms at N = 4 (raw finit on one file and on copies, raw
+/// init_module, kmod), the failure cases and one per-CPU set storm.
+fn ci_steps(db: &ModDb, a: &Assets) -> Result<Vec<Step>> {
+    let xfs = || Target::Module("xfs".to_owned());
+    let mut steps = plan::correctness(db, &a.tree.version, Loader::Kmod)?;
+    let mut loaders = vec![Loader::Kmod];
+    if modkit_has_modprobe(a) {
+        steps.extend(plan::correctness(db, &a.tree.version, Loader::Modkit)?);
+        loaders.push(Loader::Modkit);
+    }
+    steps.push(Step::Layout {
+        module: "xfs".to_owned(),
+    });
+    use Scenario::*;
+    steps.push(storm_step(Loader::Finit, xfs(), 1, false, Duplicates));
+    steps.push(storm_step(Loader::Finit, xfs(), 4, false, Duplicates));
+    steps.push(storm_step(Loader::Finit, xfs(), 4, true, Duplicates));
+    steps.push(storm_step(Loader::Init, xfs(), 4, false, Duplicates));
+    for &l in &loaders {
+        steps.push(storm_step(l, xfs(), 4, false, Duplicates));
+    }
+    steps.push(storm_step(Loader::Finit, xfs(), 4, false, FirstFails));
+    let coretemp = || Target::Module("coretemp".to_owned());
+    steps.push(storm_step(Loader::Finit, coretemp(), 4, false, InitFails));
+    steps.push(storm_step(
+        Loader::Kmod,
+        Target::CpuSet,
+        2,
+        false,
+        Duplicates,
+    ));
+    Ok(steps)
+}
+
+/// The full campaign for one kernel.
+fn campaign_steps(db: &ModDb, a: &Assets) -> Result<Vec<Step>> {
+    let mut steps = ci_steps(db, a)?;
+    steps.retain(|s| !matches!(s, Step::Storm(_)));
+    let mut loaders = vec![
+        (Loader::Finit, false),
+        (Loader::Finit, true),
+        (Loader::Init, false),
+        (Loader::Kmod, false),
+    ];
+    if modkit_has_modprobe(a) {
+        loaders.push((Loader::Modkit, false));
+    }
+    use Scenario::*;
+    for target in [Target::Module("xfs".to_owned()), Target::CpuSet] {
+        for &(loader, copies) in &loaders {
+            for n in [1, 2, 4, 8, 16] {
+                steps.push(storm_step(loader, target.clone(), n, copies, Duplicates));
+            }
+        }
+    }
+    let xfs = || Target::Module("xfs".to_owned());
+    steps.push(storm_step(Loader::Finit, xfs(), 8, false, FirstFails));
+    steps.push(storm_step(Loader::Finit, xfs(), 8, true, FirstFails));
+    steps.push(storm_step(Loader::Init, xfs(), 8, false, FirstFails));
+    let coretemp = || Target::Module("coretemp".to_owned());
+    for loader in [Loader::Finit, Loader::Init, Loader::Kmod] {
+        steps.push(storm_step(loader, coretemp(), 4, false, InitFails));
+    }
+    Ok(steps)
+}
+
+fn ci(a: CiArgs) -> Result {
+    let all = assets::prepare(&["6.1".to_owned(), "6.12".to_owned()])?;
+    let mut lines = String::new();
+    for assets in &all {
+        let db = ModDb::read(&assets.module_dir())?;
+        let records = run_steps(assets, &ci_steps(&db, assets)?, 4)?;
+        for r in &records {
+            lines.push_str(&r.to_string());
+            lines.push('\n');
+        }
+        println!("{}", record::summary(&records));
+    }
+    if let Some(parent) = a.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&a.out, lines)?;
+    println!("xtask: vm ci records in {}", a.out.display());
+    Ok(())
+}
+
+fn campaign(a: CampaignArgs) -> Result {
+    let all = assets::prepare(&a.kernel)?;
+    let mut records = Vec::new();
+    for assets in &all {
+        let db = ModDb::read(&assets.module_dir())?;
+        let got = run_steps(assets, &campaign_steps(&db, assets)?, 4)?;
+        println!("{}", record::summary(&got));
+        records.extend(got);
+    }
+    if a.write {
+        docs::write(&records)?;
+    } else {
+        for r in &records {
+            println!("{r}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `steps` on one kernel, booting again after a step that hangs (it is recorded as a
+/// timeout and skipped), and returns one record per step.
+fn run_steps(assets: &Assets, steps: &[Step], smp: usize) -> Result<Vec<Value>> {
+    let db = ModDb::read(&assets.module_dir())?;
+    let extra: Vec<String> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Storm(Storm {
+                target: Target::Module(m),
+                ..
+            }) => Some(m.clone()),
+            Step::Layout { module } => Some(module.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut records = Vec::new();
+    let mut start = 0;
+    while start < steps.len() {
+        let batch = &steps[start..];
+        let init = plan::init_script(&db, &assets.tree.version, batch)?;
+        let initrd = initramfs::build(assets, &db, &extra, &init)?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let log = qemu::log_path(&format!("{}-{stamp}-{start}", assets.tree.label));
+        let vmlinuz = assets.vmlinuz();
+        let machine = qemu::Machine {
+            vmlinuz: &vmlinuz,
+            initrd: &initrd,
+            cpus: smp,
+            memory_mib: 2048,
+        };
+        let budget = |i: usize| Duration::from_secs(batch.get(i).map_or(60, Step::budget_secs));
+        eprintln!(
+            "xtask: vm: booting {} ({} steps, {} vCPUs), console in {}",
+            assets.tree.version,
+            batch.len(),
+            smp,
+            log.display()
+        );
+        let console = qemu::boot(&machine, &budget, &log)?;
+        eprintln!(
+            "xtask: vm: boot took {:.1} s",
+            console.elapsed.as_secs_f64()
+        );
+        let (got, next) = record::collect(assets, batch, &console, smp);
+        records.extend(got);
+        match next {
+            Some(skip_to) => start += skip_to,
+            None => break,
+        }
+    }
+    Ok(records)
+}
