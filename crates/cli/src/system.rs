@@ -1,8 +1,9 @@
 //! What the tools read from the running system: the kernel release (`uname -r`, from
 //! `<proc>/sys/kernel/osrelease`), the `/proc` root (overridable with `MODKIT_PROC` for
-//! tests), and paths made absolute against the current directory as kmod does it.
+//! tests), paths made absolute against the current directory as kmod does it, the kernel
+//! the tools talk to, and the shared loading context.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
@@ -89,4 +90,53 @@ mod tests {
         want.extend_from_slice(b"/./x");
         assert_eq!(absolute(b"./x"), want);
     }
+}
+
+/// The environment variable that replaces the running kernel with a stand-in kept in a
+/// directory (`dir:PATH`, `modkit_sys::DirKernel`), so tests can run many processes against
+/// one kernel state (tests only).
+pub const KERNEL_ENV: &str = "MODKIT_KERNEL";
+
+/// The kernel the tools talk to: Linux (its `/sys` and `/proc` movable for tests), or the
+/// directory stand-in named by `MODKIT_KERNEL=dir:PATH`.
+pub fn kernel() -> Box<dyn modkit_sys::Kernel> {
+    if let Some(spec) = std::env::var_os(KERNEL_ENV) {
+        if let Some(dir) = spec.as_bytes().strip_prefix(b"dir:") {
+            if let Ok(k) = modkit_sys::DirKernel::new(PathBuf::from(OsStr::from_bytes(dir))) {
+                return Box::new(k);
+            }
+        }
+    }
+    Box::new(modkit_sys::LinuxKernel::new(
+        crate::tools::list::sys_root(),
+        proc_root(),
+    ))
+}
+
+/// The environment variables of the shared loading context: its run directory
+/// (default /run/modkit), and the bound in seconds on waiting for another loader's claim.
+pub const RUN_DIR_ENV: &str = "MODKIT_RUN_DIR";
+pub const CLAIM_TIMEOUT_ENV: &str = "MODKIT_CLAIM_TIMEOUT";
+
+/// The shared loading context for a tool about to insert modules: `Ok(None)` when it does
+/// not apply (not root, or `MODKIT_RUN_DIR` set to an empty value: no insertion could go
+/// through it, or it is switched off), `Err` with the message when the run directory is
+/// refused (a symlink, wrong owner or mode).
+pub fn shared_context() -> Result<Option<modkit_loader::shared::Shared>, String> {
+    let dir = std::env::var_os(RUN_DIR_ENV)
+        .unwrap_or_else(|| OsString::from(modkit_loader::shared::DEFAULT_RUN_DIR));
+    let testing = std::env::var_os(KERNEL_ENV).is_some();
+    if dir.is_empty() || (!testing && !rustix::process::geteuid().is_root()) {
+        return Ok(None);
+    }
+    let mut shared =
+        modkit_loader::shared::Shared::open(PathBuf::from(dir)).map_err(|e| e.to_string())?;
+    if let Some(secs) = std::env::var(CLAIM_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        shared.claim_bound = std::time::Duration::from_secs_f64(secs);
+        shared.coming_bound = shared.claim_bound;
+    }
+    Ok(Some(shared))
 }

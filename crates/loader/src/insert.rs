@@ -77,7 +77,12 @@ impl<K: Kernel> Loader<K> {
         force: Force,
         events: Events<'_>,
     ) -> Result<(), Errno> {
-        let result = self.try_insert(path, options, force);
+        let name = crate::text(&modkit_index::names::path_to_modname(
+            path.as_os_str().as_encoded_bytes(),
+        ));
+        let (result, _) = self.insert_shared(&name, &mut *events, || {
+            self.try_insert(path, options, force)
+        });
         if let Err(errno) = result {
             events(Event::Notice(Notice::InsertFailed {
                 path: path.to_path_buf(),

@@ -11,6 +11,8 @@
 //!   `init_module`, force stripping).
 //! * [`remove`]: `modprobe -r` (softdeps, holders, remove commands, dependency pass).
 //! * [`command`]: running install/remove commands through `/bin/sh`.
+//! * [`shared`]: the shared loading context: concurrent requests for a module, from any
+//!   number of processes, make one insertion and share its result.
 //!
 //! Everything the tools print is reported as an [`Event`]; errors keep their errno.
 #![forbid(unsafe_code)]
@@ -22,6 +24,7 @@ pub mod plan;
 pub mod probe;
 pub mod remove;
 pub mod resolve;
+pub mod shared;
 
 use std::path::PathBuf;
 
@@ -37,12 +40,25 @@ pub struct Loader<K: Kernel> {
     pub db: Database,
     pub config: ModprobeConfig,
     pub kernel: K,
+    /// The shared loading context, when insertions go through it.
+    pub shared: Option<shared::Shared>,
 }
 
 impl<K: Kernel> Loader<K> {
-    /// A loader over `db`, `config` and `kernel`.
+    /// A loader over `db`, `config` and `kernel`, without a shared loading context.
     pub fn new(db: Database, config: ModprobeConfig, kernel: K) -> Loader<K> {
-        Loader { db, config, kernel }
+        Loader {
+            db,
+            config,
+            kernel,
+            shared: None,
+        }
+    }
+
+    /// The same loader, inserting through `shared`.
+    pub fn with_shared(mut self, shared: shared::Shared) -> Loader<K> {
+        self.shared = Some(shared);
+        self
     }
 }
 
@@ -88,6 +104,13 @@ pub enum Notice {
     InsertFailed { path: PathBuf, errno: Errno },
     /// `/sys/module/NAME/holders` could not be read (ERROR).
     HoldersUnreadable { name: Vec<u8>, errno: Errno },
+    /// The shared loading context refused a module (ERROR), or its wait for another
+    /// loader's claim ran out and the insertion goes on without it (WARNING).
+    SharedContext {
+        name: Vec<u8>,
+        message: String,
+        warning: bool,
+    },
 }
 
 /// Where events go.

@@ -159,6 +159,41 @@ pub trait Kernel: Send + Sync {
     fn compression(&self) -> Option<KernelCompression>;
 }
 
+/// A kernel behind a pointer is a kernel: `Box<dyn Kernel>` (the CLI picks Linux or a
+/// stand-in at run time) and `Arc<K>` (one model shared by many loaders).
+macro_rules! delegate_kernel {
+    ($($ty:ty),*) => {$(
+        impl<K: Kernel + ?Sized> Kernel for $ty {
+            fn finit_module(&self, file: &File, params: &str, flags: FinitFlags) -> Result<(), Errno> {
+                (**self).finit_module(file, params, flags)
+            }
+            fn init_module(&self, image: &[u8], params: &str) -> Result<(), Errno> {
+                (**self).init_module(image, params)
+            }
+            fn delete_module(&self, name: &str, flags: DeleteFlags) -> Result<(), Errno> {
+                (**self).delete_module(name, flags)
+            }
+            fn initstate(&self, name: &str) -> Result<Option<InitState>, Errno> {
+                (**self).initstate(name)
+            }
+            fn loaded_modules(&self) -> Result<Vec<LoadedModule>, Errno> {
+                (**self).loaded_modules()
+            }
+            fn holders(&self, name: &str) -> Result<Vec<String>, Errno> {
+                (**self).holders(name)
+            }
+            fn refcnt(&self, name: &str) -> Result<u32, Errno> {
+                (**self).refcnt(name)
+            }
+            fn compression(&self) -> Option<KernelCompression> {
+                (**self).compression()
+            }
+        }
+    )*};
+}
+
+delegate_kernel!(Box<K>, std::sync::Arc<K>);
+
 #[cfg(test)]
 mod tests {
     use super::*;

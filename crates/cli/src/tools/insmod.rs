@@ -79,12 +79,19 @@ pub fn main(argv: &[Vec<u8>]) -> i32 {
         return 1;
     }
     let options = args[1..].join(&b' ');
-    let kernel = modkit_sys::LinuxKernel::new(super::list::sys_root(), system::proc_root());
-    let loader = Loader::new(
+    let mut loader = Loader::new(
         Database::open(system::path(&system::running_module_dir())),
         ModprobeConfig::default(),
-        kernel,
+        system::kernel(),
     );
+    match system::shared_context() {
+        Ok(Some(shared)) => loader = loader.with_shared(shared),
+        Ok(None) => {}
+        Err(message) => {
+            log.log(Prio::Error, message.as_bytes());
+            return 1;
+        }
+    }
     let force = Force {
         modversion: force,
         vermagic: force,

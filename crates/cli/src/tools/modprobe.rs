@@ -16,7 +16,7 @@ use modkit_loader::probe::ProbeOptions;
 use modkit_loader::remove::{RemoveError, RemoveOptions};
 use modkit_loader::resolve::join_parameters;
 use modkit_loader::{Event, Loader, Notice};
-use modkit_sys::LinuxKernel;
+use modkit_sys::Kernel;
 
 use crate::getopt::{Getopt, HasArg, Item, LongOpt};
 use crate::kmodlog::{self, Prio, ToolLog};
@@ -306,7 +306,7 @@ struct Run {
     s: Box<Settings>,
     log: ToolLog,
     dir: Vec<u8>,
-    loader: Loader<LinuxKernel>,
+    loader: Loader<Box<dyn Kernel>>,
     out: Stdout,
 }
 
@@ -387,6 +387,21 @@ impl Run {
     }
 
     fn notice(&self, n: Notice) {
+        if let Notice::SharedContext {
+            name,
+            message,
+            warning,
+        } = &n
+        {
+            // modkit's own message (kmod has no shared loading context).
+            let prio = if *warning { Prio::Warning } else { Prio::Error };
+            let text = format!(
+                "{}: shared loading context: {message}",
+                String::from_utf8_lossy(name)
+            );
+            self.log.log(prio, text.as_bytes());
+            return;
+        }
         let (prio, origin, text) = match &n {
             Notice::ModuleNotFoundByName { name } => (
                 Prio::Error,
@@ -431,6 +446,7 @@ impl Run {
                 Origin::HOLDERS,
                 Text::HoldersUnreadable(name, errno.raw_os_error()).render(),
             ),
+            Notice::SharedContext { .. } => return,
         };
         self.log.log(prio, &origin.tool_text(&text));
     }
@@ -632,10 +648,6 @@ fn map_index(path: &std::path::Path) -> Option<modkit_depmod::database::FileByte
     Some(Box::new(mapped))
 }
 
-fn kernel() -> LinuxKernel {
-    LinuxKernel::new(super::list::sys_root(), system::proc_root())
-}
-
 /// The argument vector with `MODPROBE_OPTIONS` words inserted after `argv[0]`.
 fn with_env_options(argv: &[Vec<u8>]) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
     use std::os::unix::ffi::OsStringExt;
@@ -683,11 +695,22 @@ pub fn main(argv: &[Vec<u8>]) -> i32 {
     let dir = module_dir(&s);
     let config = load_config(&s, &dir);
     let db = Database::open(system::path(&dir)).with_reader(map_index);
+    let mut loader = Loader::new(db, config, system::kernel());
+    if inserts(&s) {
+        match system::shared_context() {
+            Ok(Some(shared)) => loader = loader.with_shared(shared),
+            Ok(None) => {}
+            Err(message) => {
+                log.log(Prio::Error, message.as_bytes());
+                return 1;
+            }
+        }
+    }
     let run = Run {
         s,
         log,
         dir,
-        loader: Loader::new(db, config, kernel()),
+        loader,
         out: Stdout::new(),
     };
     let status = match dispatch(&run, &args) {
@@ -696,6 +719,18 @@ pub fn main(argv: &[Vec<u8>]) -> i32 {
     };
     run.out.flush();
     status
+}
+
+/// Whether this command line inserts modules (and so goes through the shared loading
+/// context).
+fn inserts(s: &Settings) -> bool {
+    !(s.show_config
+        || s.show_modversions
+        || s.show_exports
+        || s.remove
+        || s.dry_run
+        || s.show_depends
+        || s.resolve_alias)
 }
 
 fn dispatch(run: &Run, args: &[Vec<u8>]) -> Result<bool, Fatal> {
