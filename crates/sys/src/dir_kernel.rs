@@ -6,7 +6,7 @@
 //! Layout under PATH: `sys/module/NAME/initstate` and `proc/modules` as Linux shows them,
 //! `insertions.log` (one line per insertion that reached "the kernel"), `init_delay_ms`
 //! (how long an insertion takes before it commits; default 20) and `fail/NAME` (an errno
-//! number the insertion of NAME fails with). An insertion commits atomically (`mkdir` of
+//! number the insertion of NAME fails with). An insertion commits atomically (a rename of
 //! the module's directory) after its delay: a process killed during the delay leaves no
 //! state, as a real kernel finishes or never starts a load whatever happens to the caller.
 
@@ -52,7 +52,8 @@ impl DirKernel {
         &self.root
     }
 
-    /// The insertions that reached this kernel, by module name, in order.
+    /// The insertion calls that reached this kernel, in order: `NAME ok`, `NAME EEXIST` or
+    /// `NAME E<errno>`.
     pub fn insertions(&self) -> Vec<String> {
         fs::read_to_string(self.root.join("insertions.log"))
             .unwrap_or_default()
@@ -79,28 +80,43 @@ impl DirKernel {
             .map_err(|e| errno_of(&e))
     }
 
-    /// One insertion of `image`: the delay, then an atomic commit (or the configured
-    /// failure).
+    /// One insertion of `image`: the delay, then the configured failure or an atomic commit
+    /// (the module's directory is built aside and renamed into place, so a kill leaves it
+    /// whole or absent). `insertions.log` gets `NAME ok` after a commit, `NAME EEXIST` for
+    /// a duplicate and `NAME E<errno>` for a failure; a kill right after the commit can lose
+    /// the `ok` line, never add one.
     fn insert(&self, image: &[u8]) -> Result<(), Errno> {
         let name = modinfo_name(image).ok_or(Errno::NOEXEC)?;
         std::thread::sleep(self.delay());
-        self.append("insertions.log", &name)?;
         if let Ok(text) = fs::read_to_string(self.root.join("fail").join(&name)) {
-            return Err(Errno::from_raw_os_error(text.trim().parse().unwrap_or(22)));
+            let errno = Errno::from_raw_os_error(text.trim().parse().unwrap_or(22));
+            self.append(
+                "insertions.log",
+                &format!("{name} E{}", errno.raw_os_error()),
+            )?;
+            return Err(errno);
         }
-        let dir = self.root.join("sys/module").join(&name);
-        match fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Errno::EXIST),
-            Err(e) => return Err(errno_of(&e)),
+        let modules = self.root.join("sys/module");
+        let thread = format!("{:?}", std::thread::current().id());
+        let aside = modules.join(format!(
+            ".{name}.{}.{}",
+            std::process::id(),
+            thread.trim_start_matches("ThreadId")
+        ));
+        let _ = fs::remove_dir_all(&aside);
+        fs::create_dir_all(aside.join("holders")).map_err(|e| errno_of(&e))?;
+        fs::write(aside.join("refcnt"), "0\n").map_err(|e| errno_of(&e))?;
+        fs::write(aside.join("initstate"), "live\n").map_err(|e| errno_of(&e))?;
+        if modules.join(&name).exists() || fs::rename(&aside, modules.join(&name)).is_err() {
+            let _ = fs::remove_dir_all(&aside);
+            self.append("insertions.log", &format!("{name} EEXIST"))?;
+            return Err(Errno::EXIST);
         }
-        fs::create_dir_all(dir.join("holders")).map_err(|e| errno_of(&e))?;
-        fs::write(dir.join("refcnt"), "0\n").map_err(|e| errno_of(&e))?;
-        fs::write(dir.join("initstate"), "live\n").map_err(|e| errno_of(&e))?;
         self.append(
             "proc/modules",
             &format!("{name} 4096 0 - Live 0x0000000000000000"),
-        )
+        )?;
+        self.append("insertions.log", &format!("{name} ok"))
     }
 }
 
@@ -170,7 +186,7 @@ mod tests {
         assert_eq!(k.init_module(&image("xfs"), ""), Ok(()));
         assert_eq!(k.init_module(&image("xfs"), ""), Err(Errno::EXIST));
         assert_eq!(k.initstate("xfs"), Ok(Some(InitState::Live)));
-        assert_eq!(k.insertions(), ["xfs", "xfs"]);
+        assert_eq!(k.insertions(), ["xfs ok", "xfs EEXIST"]);
         assert_eq!(k.loaded_modules().unwrap()[0].name, "xfs");
         assert_eq!(k.delete_module("xfs", DeleteFlags::default()), Ok(()));
         assert_eq!(k.initstate("xfs"), Ok(None));
@@ -185,6 +201,7 @@ mod tests {
         fs::write(tmp.path().join("fail/coretemp"), "19\n").unwrap();
         assert_eq!(k.init_module(&image("coretemp"), ""), Err(Errno::NODEV));
         assert_eq!(k.initstate("coretemp"), Ok(None));
+        assert_eq!(k.insertions(), ["coretemp E19"]);
         assert_eq!(k.init_module(b"no modinfo", ""), Err(Errno::NOEXEC));
         let path = tmp.path().join("m.ko");
         fs::write(&path, image("m")).unwrap();
