@@ -9,5 +9,6 @@ mod links;
 mod modinfo;
 mod modprobe;
 mod modprobe_synth;
+mod shared_context;
 mod synthetic;
 mod testbed;
