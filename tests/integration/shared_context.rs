@@ -85,6 +85,19 @@ struct Storm {
 }
 
 fn spawn(bin: &Path, root: &Path, kernel: &Path, run: &Path, n: usize, args: &[&str]) -> Storm {
+    spawn_bounded(bin, root, kernel, run, n, args, "60")
+}
+
+/// [`spawn`] with the claim wait bounded to `timeout` seconds.
+fn spawn_bounded(
+    bin: &Path,
+    root: &Path,
+    kernel: &Path,
+    run: &Path,
+    n: usize,
+    args: &[&str],
+    timeout: &str,
+) -> Storm {
     let (reader, writer) = std::io::pipe().unwrap();
     let children = (0..n)
         .map(|_| {
@@ -97,7 +110,7 @@ fn spawn(bin: &Path, root: &Path, kernel: &Path, run: &Path, n: usize, args: &[&
                 .args(args)
                 .env("MODKIT_KERNEL", format!("dir:{}", kernel.display()))
                 .env("MODKIT_RUN_DIR", run)
-                .env("MODKIT_CLAIM_TIMEOUT", "60")
+                .env("MODKIT_CLAIM_TIMEOUT", timeout)
                 .stdin(Stdio::from(reader.try_clone().unwrap()))
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -244,6 +257,34 @@ fn killed_claimants_never_leave_a_load_undone() {
             );
         }
     }
+}
+
+/// A claim held for longer than the bound (a module whose init requests itself, a stuck
+/// claimant) delays a requester by the bound only: it then inserts as kmod would, and says so.
+#[test]
+fn every_wait_is_bounded() {
+    let test = "every_wait_is_bounded";
+    let Some((root, bin)) = fixture(test) else {
+        return;
+    };
+    let (kernel, run) = fresh_kernel(&root, 3000);
+    let mut holder = spawn(&bin, &root, &kernel, &run, 1, &["lone"]);
+    holder.release();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let mut late = spawn_bounded(&bin, &root, &kernel, &run, 1, &["lone"], "0.3");
+    late.release();
+    let out = late.wait().remove(0);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("lone: shared loading context: waited 0.3 s for another loader's claim; inserting without it"),
+        "{err}"
+    );
+    // It went on to the kernel itself: its call ends once the holder's has committed.
+    assert!(out.status.success(), "{out:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(holder.wait()[0].status.success());
+    assert_eq!(calls(&kernel, "lone"), (1, vec!["lone EEXIST".to_owned()]));
 }
 
 #[test]

@@ -91,7 +91,7 @@ impl<K: Kernel> Loader<K> {
                     name: name.as_bytes().to_vec(),
                     message: format!(
                         "waited {} s for another loader's claim; inserting without it",
-                        shared.claim_bound.as_secs()
+                        shared.claim_bound.as_secs_f64()
                     ),
                     warning: true,
                 }));
