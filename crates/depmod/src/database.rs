@@ -8,8 +8,8 @@
 //! before and between these: see [`Database::lookup_moddep`] and friends, each one step);
 //! [`Database::lookup_modname`] is `modinfo -m` (steps 2, 6, 7 on the module name).
 
-use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use modkit_index::names::{alias_normalize, modname_normalize};
 use modkit_index::{Index, ValueOrder};
@@ -120,7 +120,7 @@ pub type InfoList = Vec<(Vec<u8>, Vec<u8>)>;
 type Step<'s> = &'s dyn Fn(&[u8]) -> Vec<Found>;
 
 /// The bytes of one index file, however they were obtained (read or mapped).
-pub type FileBytes = Box<dyn AsRef<[u8]>>;
+pub type FileBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
 
 /// How index files are obtained: `None` when the file cannot be read (treated as missing).
 pub type FileReader = fn(&Path) -> Option<FileBytes>;
@@ -134,7 +134,7 @@ pub struct Database {
     dir: PathBuf,
     order: ValueOrder,
     reader: FileReader,
-    files: [OnceCell<Option<FileBytes>>; 5],
+    files: [OnceLock<Option<FileBytes>>; 5],
 }
 
 impl Database {

@@ -11,6 +11,8 @@
 //!   `init_module`, force stripping).
 //! * [`remove`]: `modprobe -r` (softdeps, holders, remove commands, dependency pass).
 //! * [`command`]: running install/remove commands through `/bin/sh`.
+//! * [`parallel`]: probes at once under a concurrency limit (`modprobe -a`, multi-module
+//!   aliases), shared dependencies inserted once through the shared loading context.
 //! * [`shared`]: the shared loading context: concurrent requests for a module, from any
 //!   number of processes, make one insertion and share its result.
 //!
@@ -20,6 +22,7 @@
 pub mod command;
 pub mod force;
 pub mod insert;
+pub mod parallel;
 pub mod plan;
 pub mod probe;
 pub mod remove;

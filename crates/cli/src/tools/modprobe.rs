@@ -12,9 +12,11 @@ use std::time::Duration;
 use modkit_config::modprobe_d::{self, ModprobeConfig, ModprobeDError, Sources, Syntax};
 use modkit_depmod::database::{Database, IndexFile};
 use modkit_loader::insert::Force;
+use modkit_loader::parallel;
 use modkit_loader::probe::ProbeOptions;
 use modkit_loader::remove::{RemoveError, RemoveOptions};
 use modkit_loader::resolve::join_parameters;
+use modkit_loader::Module;
 use modkit_loader::{Event, Loader, Notice};
 use modkit_sys::Kernel;
 
@@ -478,6 +480,57 @@ impl Run {
         }
     }
 
+    /// Whether probes may run in parallel: only through the shared loading context (which
+    /// makes every module one insertion, however many probes need it), with no action line
+    /// shown and no install command configured, so the output is the same bytes in the
+    /// same order as one probe after the other gives.
+    fn parallel(&self) -> bool {
+        self.loader.shared.is_some() && !self.showing() && self.loader.config.installs.is_empty()
+    }
+
+    /// `modprobe -a` and multi-module aliases through the shared loading context: the
+    /// names are looked up in order, every resolved module is probed by a pool of
+    /// [`parallel::jobs`] threads, and the messages are given in argument order.
+    fn insert_parallel(&self, requests: &[(Vec<u8>, Vec<u8>)]) -> Result<bool, Fatal> {
+        let resolved: Vec<Vec<Module>> = requests
+            .iter()
+            .map(|(name, _)| self.loader.lookup(name).unwrap_or_default())
+            .collect();
+        let jobs: Vec<(&Module, &[u8])> = resolved
+            .iter()
+            .zip(requests)
+            .flat_map(|(ms, (_, params))| ms.iter().map(move |m| (m, params.as_slice())))
+            .collect();
+        let opts = self.probe_options();
+        let loader = &self.loader;
+        let mut outcomes = parallel::run(&jobs, parallel::jobs(), |&(m, params)| {
+            let mut events = Vec::new();
+            let r = loader.probe(m, params, opts, &mut |e| events.push(e));
+            (events, r)
+        })
+        .into_iter();
+        let mut ok = true;
+        for ((name, _), modules) in requests.iter().zip(&resolved) {
+            if modules.is_empty() {
+                self.fatal_or_warning(&Text::NotFoundInDirectory(name, &self.dir).render())?;
+                ok = false;
+                continue;
+            }
+            for m in modules {
+                let Some((events, result)) = outcomes.next() else {
+                    break;
+                };
+                events.into_iter().for_each(|e| self.event(e));
+                if let Err(errno) = result {
+                    let text = Text::CouldNotInsert(&m.name, errno.raw_os_error()).render();
+                    self.log.log(Prio::Error, &text);
+                    ok = false;
+                }
+            }
+        }
+        Ok(ok)
+    }
+
     /// Load one argument (with its parameters); Ok(false) when it failed.
     fn insert(&self, name: &[u8], params: &[Vec<u8>]) -> Result<bool, Fatal> {
         let modules = self.loader.lookup(name).unwrap_or_default();
@@ -749,6 +802,13 @@ fn dispatch(run: &Run, args: &[Vec<u8>]) -> Result<bool, Fatal> {
             ok &= run.remove(a)?;
         }
         return Ok(ok);
+    }
+    if run.parallel() {
+        let requests: Vec<(Vec<u8>, Vec<u8>)> = match s.all {
+            true => args.iter().map(|a| (a.clone(), Vec::new())).collect(),
+            false => vec![(args[0].clone(), join_parameters(&args[1..]))],
+        };
+        return run.insert_parallel(&requests);
     }
     if s.all {
         let mut ok = true;
