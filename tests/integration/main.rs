@@ -7,5 +7,7 @@ mod harness;
 mod killed;
 mod links;
 mod modinfo;
+mod modprobe;
+mod modprobe_synth;
 mod synthetic;
 mod testbed;

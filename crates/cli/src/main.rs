@@ -1,5 +1,5 @@
 //! The `modkit` multi-call binary: dispatches on the basename of `argv[0]` (depmod, modinfo,
-//! kmod) or on `modkit TOOL ARGS...`, which behaves exactly like TOOL called through a link.
+//! modprobe, insmod, rmmod, lsmod, kmod) or on `modkit TOOL ARGS...`, which behaves exactly like TOOL called through a link.
 //!
 //! Layout: [`getopt`] (glibc `getopt_long`), [`texts`] (kmod's exact words, errno texts),
 //! [`system`] (kernel release, `/proc`, absolute paths), one module per tool in `tools`.
@@ -10,12 +10,19 @@
 //! * depmod also has `-o/--outdir`, `--moduledir` (kmod ≥ 31/34) and `--index-layout`,
 //!   which changes the candidates listed in "ambiguous option" messages that they match;
 //! * `kmod list` prints libkmod's error in its non-debug form.
+//! * modprobe, insmod and rmmod print libkmod's messages with kmod 30's source locations
+//!   (`../libkmod/libkmod-module.c:1047 command_do() …`, Debian 12 ships a debug build), but
+//!   not its debug-only traces (`-vv` pointer lines, `KMOD_LOG=debug` parser traces).
+//! * `modprobe -r` on a softdep loop stops at a module it is already removing; kmod 30
+//!   recurses until it crashes.
+//! * `-s` sends `<prio>prog: LEVEL: message` datagrams to /dev/log (no timestamp field).
 //!
 //! Test-only environment variables: `MODKIT_PROC` (the `/proc` root), `MODKIT_SYS` (the
 //! `/sys` root) and `MODKIT_MODULE_DIRECTORY` (`/lib/modules` for the running kernel).
 #![forbid(unsafe_code)]
 
 mod getopt;
+mod kmodlog;
 mod system;
 mod texts;
 mod tools;
@@ -31,6 +38,10 @@ const TOOLS: &[(&str, ToolMain)] = &[
     ("depmod", tools::depmod::main),
     ("modinfo", tools::modinfo::main),
     ("kmod", tools::kmod::main),
+    ("modprobe", tools::modprobe::main),
+    ("insmod", tools::insmod::main),
+    ("rmmod", tools::rmmod::main),
+    ("lsmod", tools::list::main),
 ];
 
 /// kmod 30 returns -ENOENT from `main` for an unknown `argv[0]`: exit status 254.

@@ -19,6 +19,9 @@ pub fn errno_of(err: &std::io::Error) -> i32 {
 pub const ENOENT: i32 = 2;
 pub const EIO: i32 = 5;
 pub const EINVAL: i32 = 22;
+pub const ESRCH: i32 = 3;
+pub const ENOEXEC: i32 = 8;
+pub const EEXIST: i32 = 17;
 
 /// Message kinds of the tools, each rendered with kmod's wording (without the
 /// `<prog>: <LEVEL>: ` prefix and without the final newline).
@@ -53,6 +56,113 @@ pub enum Text<'a> {
     // list
     CouldNotOpenProcModules(&'a [u8], i32),
     CouldNotGetModuleList(i32),
+    // modprobe
+    MissingParameters,
+    UnexpectedWait(&'a [u8]),
+    NotFoundInDirectory(&'a [u8], &'a [u8]),
+    CouldNotInsert(&'a [u8], i32),
+    CouldNotGetSymbols(&'a [u8], &'a [u8], i32),
+    NotInKernel(&'a [u8]),
+    IsBuiltin(&'a [u8]),
+    InUse(&'a [u8]),
+    RemoveCommandFailed(&'a [u8]),
+    UnexpectedGetopt(u8),
+    // libkmod, as kmod 30 words it
+    InstallCommandFailed(&'a [u8], &'a [u8], i32),
+    CommandNotRun(&'a [u8], &'a [u8], i32),
+    CouldNotFindModuleByName(&'a [u8]),
+    FailedToInsertModule(&'a [u8], i32),
+    CouldNotRemove(&'a [u8], i32),
+    SoftdepLookupFailed(&'a [u8]),
+    HoldersUnreadable(&'a [u8], i32),
+    // insmod
+    MissingFilename,
+    NoStdin,
+    CouldNotLoadModule(&'a [u8], i32),
+    CouldNotInsertModule(&'a [u8], i32),
+    // rmmod
+    MissingModuleName,
+    RmmodBuiltin(&'a [u8]),
+    NotCurrentlyLoaded(&'a [u8]),
+    InUseBy(&'a [u8], &'a [u8]),
+    RmmodInUse(&'a [u8]),
+    UnloadingNotSupported,
+    CouldNotRemoveModule(&'a [u8], i32),
+}
+
+/// kmod's texts for insertion errors of modprobe: ENOENT and EEXIST get their own words.
+pub fn insert_error(errno: i32) -> String {
+    match errno {
+        ENOENT => "Unknown symbol in module, or unknown parameter (see dmesg)".into(),
+        EEXIST => "Module already in kernel".into(),
+        e => strerror(e),
+    }
+}
+
+/// insmod's texts for insertion errors.
+pub fn insmod_error(errno: i32) -> String {
+    match errno {
+        ENOEXEC => "Invalid module format".into(),
+        ENOENT => "Unknown symbol in module".into(),
+        ESRCH => "Module has wrong symbol version".into(),
+        EINVAL => "Invalid parameters".into(),
+        e => strerror(e),
+    }
+}
+
+/// Where a libkmod message comes from in Debian's kmod 30 (a debug build, which prints
+/// the source location in every library message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub file: &'static str,
+    pub line: u32,
+    pub function: &'static str,
+}
+
+impl Origin {
+    const fn new(file: &'static str, line: u32, function: &'static str) -> Origin {
+        Origin {
+            file,
+            line,
+            function,
+        }
+    }
+    pub const CONFIG_BAD_LINE: Origin = Origin::new("libkmod-config.c", 712, "kmod_config_parse");
+    pub const CONFIG_DEPRECATED: Origin = Origin::new("libkmod-config.c", 708, "kmod_config_parse");
+    pub const CONFIG_NESTED_DIR: Origin =
+        Origin::new("libkmod-config.c", 772, "conf_files_filter_out");
+    pub const COMMAND_DO: Origin = Origin::new("libkmod-module.c", 1047, "command_do");
+    pub const INSERT_NOT_FOUND: Origin =
+        Origin::new("libkmod-module.c", 895, "kmod_module_insert_module");
+    pub const INSERT_FAILED: Origin =
+        Origin::new("libkmod-module.c", 949, "kmod_module_insert_module");
+    pub const REMOVE: Origin = Origin::new("libkmod-module.c", 856, "kmod_module_remove_module");
+    pub const SOFTDEP: Origin = Origin::new("libkmod-module.c", 1567, "lookup_softdep");
+    pub const HOLDERS: Origin = Origin::new("libkmod-module.c", 1998, "kmod_module_get_holders");
+
+    /// The line libkmod's default logger prints (before a tool installs its own):
+    /// `libkmod: ERROR ../libkmod/<file>:<line> <function>: <message>`.
+    pub fn default_logger(&self, level: &str, message: &[u8]) -> Vec<u8> {
+        let mut out = format!(
+            "libkmod: {level} ../libkmod/{}:{} {}: ",
+            self.file, self.line, self.function
+        )
+        .into_bytes();
+        out.extend_from_slice(message);
+        out
+    }
+
+    /// The message text as a tool's logger receives it: `../libkmod/<file>:<line>
+    /// <function>() <message>`.
+    pub fn tool_text(&self, message: &[u8]) -> Vec<u8> {
+        let mut out = format!(
+            "../libkmod/{}:{} {}() ",
+            self.file, self.line, self.function
+        )
+        .into_bytes();
+        out.extend_from_slice(message);
+        out
+    }
 }
 
 fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -124,6 +234,92 @@ impl Text<'_> {
             ]),
             Text::CouldNotGetModuleList(e) => put(&[
                 b"Error: could not get list of modules: ",
+                strerror(*e).as_bytes(),
+            ]),
+            Text::MissingParameters => put(&[b"missing parameters. See -h."]),
+            Text::UnexpectedWait(v) => put(&[b"unexpected wait value '", v, b"'."]),
+            Text::NotFoundInDirectory(m, d) => {
+                put(&[b"Module ", m, b" not found in directory ", d])
+            }
+            Text::CouldNotInsert(m, e) => put(&[
+                b"could not insert '",
+                m,
+                b"': ",
+                insert_error(*e).as_bytes(),
+            ]),
+            Text::CouldNotGetSymbols(what, f, e) => put(&[
+                b"could not get ",
+                what,
+                b" of ",
+                f,
+                b": ",
+                strerror(*e).as_bytes(),
+            ]),
+            Text::NotInKernel(m) => put(&[b"Module ", m, b" is not in kernel."]),
+            Text::IsBuiltin(m) => put(&[b"Module ", m, b" is builtin."]),
+            Text::InUse(m) => put(&[b"Module ", m, b" is in use."]),
+            Text::RemoveCommandFailed(m) => put(&[b"Error running remove command for ", m]),
+            Text::UnexpectedGetopt(c) => put(&[b"unexpected getopt_long() value '", &[*c], b"'."]),
+            Text::InstallCommandFailed(c, m, r) => put(&[
+                b"Error running install command '",
+                c,
+                b"' for module ",
+                m,
+                b": retcode ",
+                r.to_string().as_bytes(),
+            ]),
+            Text::CommandNotRun(c, m, e) => put(&[
+                b"Could not run install command '",
+                c,
+                b"' for module ",
+                m,
+                b": ",
+                strerror(*e).as_bytes(),
+            ]),
+            Text::CouldNotFindModuleByName(m) => {
+                put(&[b"could not find module by name='", m, b"'"])
+            }
+            Text::FailedToInsertModule(p, e) => put(&[
+                b"Failed to insert module '",
+                p,
+                b"': ",
+                strerror(*e).as_bytes(),
+            ]),
+            Text::CouldNotRemove(m, e) => {
+                put(&[b"could not remove '", m, b"': ", strerror(*e).as_bytes()])
+            }
+            Text::SoftdepLookupFailed(m) => put(&[
+                b"failed to lookup soft dependency '",
+                m,
+                b"', continuing anyway.",
+            ]),
+            Text::HoldersUnreadable(m, e) => put(&[
+                b"could not open '/sys/module/",
+                m,
+                b"/holders': ",
+                strerror(*e).as_bytes(),
+            ]),
+            Text::MissingFilename => put(&[b"missing filename."]),
+            Text::NoStdin => put(&[b"this tool does not support loading from stdin!"]),
+            Text::CouldNotLoadModule(f, e) => {
+                put(&[b"could not load module ", f, b": ", strerror(*e).as_bytes()])
+            }
+            Text::CouldNotInsertModule(f, e) => put(&[
+                b"could not insert module ",
+                f,
+                b": ",
+                insmod_error(*e).as_bytes(),
+            ]),
+            Text::MissingModuleName => put(&[b"missing module name."]),
+            Text::RmmodBuiltin(m) => put(&[b"Module ", m, b" is builtin."]),
+            Text::NotCurrentlyLoaded(m) => put(&[b"Module ", m, b" is not currently loaded"]),
+            Text::InUseBy(m, h) => put(&[b"Module ", m, b" is in use by: ", h]),
+            Text::RmmodInUse(m) => put(&[b"Module ", m, b" is in use"]),
+            Text::UnloadingNotSupported => put(&[b"Module unloading is not supported"]),
+            Text::CouldNotRemoveModule(m, e) => put(&[
+                b"could not remove module ",
+                m,
+                b": ",
                 strerror(*e).as_bytes(),
             ]),
         }

@@ -4,8 +4,11 @@
 //! carry the file and line.
 #![forbid(unsafe_code)]
 
+pub mod cmdline;
 pub mod depmod_d;
 pub mod lines;
+pub mod modprobe_d;
 
 pub use depmod_d::{ConfigError, DepmodConfig, Override, SearchItem, Severity};
 pub use lines::{logical_lines, tokens, LogicalLine};
+pub use modprobe_d::{ModprobeConfig, ModprobeDError};

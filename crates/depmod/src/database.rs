@@ -119,11 +119,22 @@ pub type InfoList = Vec<(Vec<u8>, Vec<u8>)>;
 /// One step of the resolution order.
 type Step<'s> = &'s dyn Fn(&[u8]) -> Vec<Found>;
 
+/// The bytes of one index file, however they were obtained (read or mapped).
+pub type FileBytes = Box<dyn AsRef<[u8]>>;
+
+/// How index files are obtained: `None` when the file cannot be read (treated as missing).
+pub type FileReader = fn(&Path) -> Option<FileBytes>;
+
+fn read_whole(path: &Path) -> Option<FileBytes> {
+    std::fs::read(path).ok().map(|v| Box::new(v) as FileBytes)
+}
+
 /// A module directory opened for lookups.
 pub struct Database {
     dir: PathBuf,
     order: ValueOrder,
-    files: [OnceCell<Option<Vec<u8>>>; 5],
+    reader: FileReader,
+    files: [OnceCell<Option<FileBytes>>; 5],
 }
 
 impl Database {
@@ -133,8 +144,16 @@ impl Database {
         Database {
             dir: dir.into(),
             order: ValueOrder::Mmap,
+            reader: read_whole,
             files: Default::default(),
         }
+    }
+
+    /// Obtain index files with `reader` instead of reading them whole (modprobe maps them,
+    /// so a lookup touches only the pages it needs).
+    pub fn with_reader(mut self, reader: FileReader) -> Database {
+        self.reader = reader;
+        self
     }
 
     /// Use the given equal-priority order (modinfo: [`ValueOrder::Stdio`]).
@@ -150,8 +169,9 @@ impl Database {
 
     fn bytes(&self, file: IndexFile) -> Option<&[u8]> {
         self.files[file.slot()]
-            .get_or_init(|| std::fs::read(self.dir.join(file.file_name())).ok())
-            .as_deref()
+            .get_or_init(|| (self.reader)(&self.dir.join(file.file_name())))
+            .as_ref()
+            .map(|b| (**b).as_ref())
     }
 
     fn index(&self, file: IndexFile) -> Option<Index<'_>> {
@@ -292,6 +312,19 @@ impl Database {
             }
         }
         Ok(Vec::new())
+    }
+
+    /// Every `(key, value)` pair of one index in dump order (what `modprobe -c` prints
+    /// after the configuration); empty when the index is missing or unreadable.
+    pub fn dump(&self, file: IndexFile) -> Vec<(Vec<u8>, Vec<u8>)> {
+        match self.index(file) {
+            Some(index) => index
+                .dump()
+                .into_iter()
+                .map(|(key, value)| (key, value.to_vec()))
+                .collect(),
+            None => Vec::new(),
+        }
     }
 
     /// `modinfo -m`: steps 2, 6, 7 on `modname_normalize(name)`; the first match.

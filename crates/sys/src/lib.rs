@@ -1,5 +1,5 @@
 //! The platform boundary: the only crate that talks to the running kernel, and the only one
-//! allowed `unsafe` (it needs none so far: rustix wraps every call safely).
+//! allowed `unsafe` (only [`map_file`] needs it: rustix wraps every system call safely).
 //!
 //! [`Kernel`] is what a loader asks of a kernel: the three module system calls
 //! (`finit_module`, `init_module`, `delete_module`) and the module state the kernel exposes
@@ -7,15 +7,17 @@
 //! running Linux; the kernel model (crates/sim) implements it for any kernel version, so
 //! every loader can run against either.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod claim;
 mod dir_kernel;
 mod linux;
+mod map;
 
 pub use claim::{Claim, ClaimError, ClaimStats, Outcome, RunDir, Ticket};
 pub use dir_kernel::DirKernel;
 pub use linux::LinuxKernel;
+pub use map::{map_file, MappedFile};
 pub use rustix::io::Errno;
 
 use std::fs::File;

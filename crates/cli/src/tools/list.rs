@@ -11,7 +11,7 @@ use crate::texts::{self, Text};
 /// The environment variable that moves `/sys` (tests only).
 pub const SYS_ENV: &str = "MODKIT_SYS";
 
-fn sys_root() -> PathBuf {
+pub(crate) fn sys_root() -> PathBuf {
     std::env::var_os(SYS_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/sys"))

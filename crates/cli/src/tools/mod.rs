@@ -2,9 +2,12 @@
 //! version lines every tool prints for `-V`, and the program name used in messages.
 
 pub mod depmod;
+pub mod insmod;
 pub mod kmod;
 pub mod list;
 pub mod modinfo;
+pub mod modprobe;
+pub mod rmmod;
 pub mod static_nodes;
 
 /// The feature line of `-V`, kmod 30's own: like Debian 12's kmod, depmod and modinfo

@@ -1,0 +1,109 @@
+//! The probe list (kmod-tools §6.7): the order in which a requested module, its
+//! dependencies and its softdeps are loaded.
+//!
+//! Dependencies come first (deepest first), each surrounded by its own softdeps; the
+//! requested module comes last, surrounded by its softdeps. Module objects are identified
+//! by name and alias; `visit` runs once per object, but dependencies are appended without
+//! that check, so a module can appear several times (kmod prints it again under `-D`). A
+//! softdep that resolves to at least one module disables the module's own install command
+//! (kmod issue #446). Softdep loops end because every recursion goes through `visit`.
+
+use std::collections::HashMap;
+
+use crate::resolve::{Key, Module};
+use crate::{Events, Kernel, Loader};
+
+/// One entry of the probe list with the flags kmod keeps on the module object (their
+/// final values once the list is complete).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub module: Module,
+    /// A failure of this module stops the loop (the requested module and its
+    /// dependencies); softdeps are optional.
+    pub required: bool,
+    /// Its install command is ignored (`-i` on the requested module, or it has softdeps).
+    pub ignore_command: bool,
+}
+
+#[derive(Default)]
+struct Flags {
+    visited: bool,
+    required: bool,
+    ignore_command: bool,
+}
+
+struct Planner<'l, K: Kernel> {
+    loader: &'l Loader<K>,
+    flags: HashMap<Key, Flags>,
+    list: Vec<Module>,
+}
+
+impl<K: Kernel> Planner<'_, K> {
+    fn flags(&mut self, m: &Module) -> &mut Flags {
+        self.flags.entry(m.key()).or_default()
+    }
+
+    fn visit(&mut self, m: &Module, required: bool, ignore_command: bool, events: Events<'_>) {
+        if self.flags(m).visited {
+            return;
+        }
+        self.flags(m).visited = true;
+        let deps = self.loader.dependencies(m);
+        if required {
+            self.flags(m).required = true;
+            for d in &deps {
+                self.flags(d).required = true;
+            }
+        }
+        for d in &deps {
+            self.add_with_softdeps(d, events);
+        }
+        if ignore_command {
+            self.list.push(m.clone());
+            self.flags(m).ignore_command = true;
+        } else {
+            self.add_with_softdeps(m, events);
+        }
+    }
+
+    fn add_with_softdeps(&mut self, m: &Module, events: Events<'_>) {
+        let (pre, post) = self.loader.softdeps(m, events);
+        for p in &pre {
+            self.visit(p, false, false, events);
+        }
+        self.list.push(m.clone());
+        self.flags(m).ignore_command = !pre.is_empty() || !post.is_empty();
+        for q in &post {
+            self.visit(q, false, false, events);
+        }
+    }
+}
+
+impl<K: Kernel> Loader<K> {
+    /// The probe list of `module`; `ignore_commands` is `-i` (the requested module's own
+    /// softdeps and install command are skipped, its dependencies' are not).
+    pub fn probe_list(
+        &self,
+        module: &Module,
+        ignore_commands: bool,
+        events: Events<'_>,
+    ) -> Vec<Step> {
+        let mut planner = Planner {
+            loader: self,
+            flags: HashMap::new(),
+            list: Vec::new(),
+        };
+        planner.visit(module, true, ignore_commands, events);
+        let Planner { flags, list, .. } = planner;
+        list.into_iter()
+            .map(|m| {
+                let f = flags.get(&m.key());
+                Step {
+                    required: f.is_some_and(|f| f.required),
+                    ignore_command: f.is_some_and(|f| f.ignore_command),
+                    module: m,
+                }
+            })
+            .collect()
+    }
+}
