@@ -285,6 +285,18 @@ fn modprobe_single_modules_and_errors_match_kmod_on_real_trees() {
             &["--sh", "x"],
             &["--show-exports", "crc16"],
             &["-c", "-R", "crc16"],
+            &["--ig", "-D", "ext4"],
+            &["--dry", "-v", "crc16"],
+            &["--show-d", "crc16"],
+            &["-D", "crc16", "-v"],
+            &["-vD", "xfs"],
+            &["-Dq", "no-such"],
+            &["--", "-D"],
+            &["-D", "--", "crc16", "-x"],
+            &["--resolve-alias", "--all", "crc32c", "fs-xfs"],
+            &["--show-depends=1", "crc16"],
+            &["--wait"],
+            &["--foo", "-h"],
         ]
         .iter()
         .map(|a| with(&b, a))

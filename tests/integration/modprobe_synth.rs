@@ -228,6 +228,47 @@ fn modprobe_dry_runs_on_synthetic_fixture_match_kmod() {
     compare_lines(test, "modprobe", &lines);
 }
 
+/// Broken indexes: a garbage modules.alias.bin, a truncated modules.symbols.bin, and then
+/// no modules.dep.bin at all (kmod never falls back to the text files).
+#[test]
+fn modprobe_on_broken_indexes_matches_kmod() {
+    let test = "modprobe_synth_broken_index";
+    let Some(root) = fixture(test) else { return };
+    let dir = root.join("lib/modules").join(VERSION);
+    std::fs::write(dir.join("modules.alias.bin"), b"\xb0\x07\xf4\x57garbage").unwrap();
+    let symbols = std::fs::read(dir.join("modules.symbols.bin")).unwrap();
+    std::fs::write(
+        dir.join("modules.symbols.bin"),
+        &symbols[..symbols.len() / 3],
+    )
+    .unwrap();
+    let b = base(&root);
+    let lines = [
+        &["-D", "chain9"][..],
+        &["-D", "synth:packed-one"],
+        &["-R", "symbol:chain_fn4"],
+        &["-D", "symbol:chain_fn1"],
+        &["-D", "inside"],
+    ];
+    let all: Vec<Vec<String>> = lines.iter().map(|a| args(&b, a)).collect();
+    compare_lines(test, "modprobe", &all);
+    // kmod 30's `-c` loops (growing without bound) dumping a garbage index; modkit's
+    // dump stops at what it can read.
+    if stand_in() {
+        return;
+    }
+    let Some(mut cmd) = modkit(test, "modprobe") else {
+        return;
+    };
+    let ours = Outcome::of(clean(&mut cmd).args(args(&b, &["-c"])));
+    assert_eq!(ours.status, Some(0), "{ours:?}");
+    let out = String::from_utf8_lossy(&ours.stdout);
+    assert!(out.contains("\n# End of configuration files. Dumping indexes now:\n\n"));
+    assert!(out.contains("options chain9 depth=9\n"));
+    std::fs::remove_file(dir.join("modules.dep.bin")).unwrap();
+    compare_lines(test, "modprobe", &all);
+}
+
 /// Install and remove commands without a module file (lookup step 4): the kernel is never
 /// asked, so these run for real everywhere. MODPROBE_OPTIONS words come first, and the
 /// words children must inherit are appended to it.

@@ -10,6 +10,12 @@
 //! * depmod also has `-o/--outdir`, `--moduledir` (kmod ≥ 31/34) and `--index-layout`,
 //!   which changes the candidates listed in "ambiguous option" messages that they match;
 //! * `kmod list` prints libkmod's error in its non-debug form.
+//! * modprobe, insmod and rmmod print libkmod's messages with kmod 30's source locations
+//!   (`../libkmod/libkmod-module.c:1047 command_do() …`, Debian 12 ships a debug build), but
+//!   not its debug-only traces (`-vv` pointer lines, `KMOD_LOG=debug` parser traces).
+//! * `modprobe -r` on a softdep loop stops at a module it is already removing; kmod 30
+//!   recurses until it crashes.
+//! * `-s` sends `<prio>prog: LEVEL: message` datagrams to /dev/log (no timestamp field).
 //!
 //! Test-only environment variables: `MODKIT_PROC` (the `/proc` root), `MODKIT_SYS` (the
 //! `/sys` root) and `MODKIT_MODULE_DIRECTORY` (`/lib/modules` for the running kernel).
