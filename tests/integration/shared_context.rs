@@ -183,6 +183,25 @@ fn many_processes_make_one_insertion_per_module() {
         );
         assert!(live(&kernel, m), "{m} is live");
     }
+    // `modkit stats` counts, per module, one insertion, every other request answered by it.
+    let out = Command::new(&bin)
+        .args(["stats", "--json"])
+        .env("MODKIT_RUN_DIR", &run)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = stats["modules"].as_array().unwrap();
+    assert_eq!(rows.len(), MODULES.len(), "{stats}");
+    for row in rows {
+        let (requests, insertions, shared) = (&row["requests"], &row["insertions"], &row["shared"]);
+        assert_eq!(insertions, 1, "{row}");
+        assert_eq!(
+            requests.as_u64().unwrap(),
+            1 + shared.as_u64().unwrap(),
+            "{row}"
+        );
+    }
     // Later requesters see the modules live and make no call at all.
     let mut late = spawn(&bin, &root, &kernel, &run, 4, &["top"]);
     late.release();

@@ -42,6 +42,7 @@ const TOOLS: &[(&str, ToolMain)] = &[
     ("insmod", tools::insmod::main),
     ("rmmod", tools::rmmod::main),
     ("lsmod", tools::list::main),
+    ("stats", tools::stats::main),
 ];
 
 /// kmod 30 returns -ENOENT from `main` for an unknown `argv[0]`: exit status 254.

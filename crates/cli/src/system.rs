@@ -118,13 +118,19 @@ pub fn kernel() -> Box<dyn modkit_sys::Kernel> {
 pub const RUN_DIR_ENV: &str = "MODKIT_RUN_DIR";
 pub const CLAIM_TIMEOUT_ENV: &str = "MODKIT_CLAIM_TIMEOUT";
 
+/// The run directory of the shared loading context (`MODKIT_RUN_DIR`, default /run/modkit).
+pub fn run_dir() -> PathBuf {
+    std::env::var_os(RUN_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(modkit_loader::shared::DEFAULT_RUN_DIR))
+}
+
 /// The shared loading context for a tool about to insert modules: `Ok(None)` when it does
 /// not apply (not root, or `MODKIT_RUN_DIR` set to an empty value: no insertion could go
 /// through it, or it is switched off), `Err` with the message when the run directory is
 /// refused (a symlink, wrong owner or mode).
 pub fn shared_context() -> Result<Option<modkit_loader::shared::Shared>, String> {
-    let dir = std::env::var_os(RUN_DIR_ENV)
-        .unwrap_or_else(|| OsString::from(modkit_loader::shared::DEFAULT_RUN_DIR));
+    let dir = run_dir().into_os_string();
     let testing = std::env::var_os(KERNEL_ENV).is_some();
     if dir.is_empty() || (!testing && !rustix::process::geteuid().is_root()) {
         return Ok(None);

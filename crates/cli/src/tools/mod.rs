@@ -9,6 +9,7 @@ pub mod modinfo;
 pub mod modprobe;
 pub mod rmmod;
 pub mod static_nodes;
+pub mod stats;
 
 /// The feature line of `-V`, kmod 30's own: like Debian 12's kmod, depmod and modinfo
 /// ignore `.ko.gz` files (-ZLIB) and read PKCS#7 signature fields (+LIBCRYPTO), so
