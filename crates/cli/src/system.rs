@@ -74,24 +74,6 @@ pub fn bytes(path: &std::path::Path) -> &[u8] {
     path.as_os_str().as_bytes()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn absolute_keeps_absolute_paths() {
-        assert_eq!(absolute(b"/a//b"), b"/a//b");
-    }
-
-    #[test]
-    fn absolute_prefixes_the_current_directory() {
-        let cwd = std::env::current_dir().unwrap();
-        let mut want = bytes(&cwd).to_vec();
-        want.extend_from_slice(b"/./x");
-        assert_eq!(absolute(b"./x"), want);
-    }
-}
-
 /// The environment variable that replaces the running kernel with a stand-in kept in a
 /// directory (`dir:PATH`, `modkit_sys::DirKernel`), so tests can run many processes against
 /// one kernel state (tests only).
@@ -145,4 +127,22 @@ pub fn shared_context() -> Result<Option<modkit_loader::shared::Shared>, String>
         shared.coming_bound = shared.claim_bound;
     }
     Ok(Some(shared))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_keeps_absolute_paths() {
+        assert_eq!(absolute(b"/a//b"), b"/a//b");
+    }
+
+    #[test]
+    fn absolute_prefixes_the_current_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        let mut want = bytes(&cwd).to_vec();
+        want.extend_from_slice(b"/./x");
+        assert_eq!(absolute(b"./x"), want);
+    }
 }
