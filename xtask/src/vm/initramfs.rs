@@ -105,7 +105,7 @@ pub fn build(assets: &Assets, db: &ModDb, extra: &[String], init: &str) -> Resul
     if stage.exists() {
         fs::remove_dir_all(&stage)?;
     }
-    for d in ["proc", "sys", "dev", "scratch", "tmp", "root", "etc"] {
+    for d in ["proc", "sys", "dev", "scratch", "tmp", "root", "etc", "run"] {
         fs::create_dir_all(stage.join(d))?;
     }
     add_userspace(assets, &stage)?;
