@@ -31,6 +31,7 @@ const TOOLS: &[(&str, ToolMain)] = &[
     ("depmod", tools::depmod::main),
     ("modinfo", tools::modinfo::main),
     ("kmod", tools::kmod::main),
+    ("sim", tools::sim::main),
 ];
 
 /// kmod 30 returns -ENOENT from `main` for an unknown `argv[0]`: exit status 254.

@@ -5,6 +5,7 @@ pub mod depmod;
 pub mod kmod;
 pub mod list;
 pub mod modinfo;
+pub mod sim;
 pub mod static_nodes;
 
 /// The feature line of `-V`, kmod 30's own: like Debian 12's kmod, depmod and modinfo

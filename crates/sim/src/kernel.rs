@@ -1,0 +1,1 @@
+//! SimKernel (placeholder).
