@@ -30,6 +30,7 @@ pub mod workload;
 pub use config::{Config, Ns, Timing};
 pub use engine::Engine;
 pub use errno::Errno;
+pub use kernel::SimKernel;
 
 pub use profile::{ModuleFacts, Profile, ProfileError};
 pub use stats::Stats;

@@ -626,31 +626,40 @@ impl Driver {
 
     fn finish(mut self, profile: &Profile) -> Report {
         self.drive();
-        let eng = &self.eng;
-        let c = &eng.counters;
-        let mut errnos = c.errnos.clone();
-        let ok = errnos.remove("ok").unwrap_or(0);
-        let kib = |pages: u64| pages * 4;
-        Report {
-            version: eng.cfg.version.label().to_owned(),
-            profile: profile.id(),
-            cpus: eng.cfg.cpus,
-            ok,
-            errnos,
-            per_module: c.per_module.clone(),
-            syscalls: c.syscalls,
-            init_runs: c.init_runs,
-            layouts: c.layouts,
-            peak_vmalloc_delta_kb: kib(eng.mem.vmalloc_peak - eng.baseline_vmalloc()),
-            peak_phys_delta_kb: kib(eng.mem.phys_peak - eng.baseline_phys()),
-            peak_module_area_bytes: eng.mem.module_area.peak_used - eng.baseline_area(),
-            module_area_capacity: eng.mem.module_area.capacity(),
-            enomem: c.enomem,
-            direct_map_splits: eng.mem.direct_map_splits(),
-            wasted_alloc_bytes: c.wasted_alloc_bytes,
-            task_failures: self.tasks.iter().filter(|t| t.failed).count() as u64,
-            stats: eng.stats.clone(),
-            end_ms: eng.now() as f64 / 1e6,
-        }
+        let failures = self.tasks.iter().filter(|t| t.failed).count() as u64;
+        report_of(&self.eng, &profile.id(), failures)
+    }
+}
+
+/// The report of what `eng` has run so far.
+pub fn report_of(eng: &Engine, profile: &str, task_failures: u64) -> Report {
+    let c = &eng.counters;
+    let mut errnos = c.errnos.clone();
+    let ok = errnos.remove("ok").unwrap_or(0);
+    let kib = |pages: u64| pages * 4;
+    Report {
+        version: eng.cfg.version.label().to_owned(),
+        profile: profile.to_owned(),
+        cpus: eng.cfg.cpus,
+        ok,
+        errnos,
+        per_module: c.per_module.clone(),
+        syscalls: c.syscalls,
+        init_runs: c.init_runs,
+        layouts: c.layouts,
+        peak_vmalloc_delta_kb: kib(eng.mem.vmalloc_peak.saturating_sub(eng.baseline_vmalloc())),
+        peak_phys_delta_kb: kib(eng.mem.phys_peak.saturating_sub(eng.baseline_phys())),
+        peak_module_area_bytes: eng
+            .mem
+            .module_area
+            .peak_used
+            .saturating_sub(eng.baseline_area()),
+        module_area_capacity: eng.mem.module_area.capacity(),
+        enomem: c.enomem,
+        direct_map_splits: eng.mem.direct_map_splits(),
+        wasted_alloc_bytes: c.wasted_alloc_bytes,
+        task_failures,
+        stats: eng.stats.clone(),
+        end_ms: eng.now() as f64 / 1e6,
     }
 }
