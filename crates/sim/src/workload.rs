@@ -155,6 +155,8 @@ struct Task {
     /// The last call was BusyBox's `finit_module`: retry with `init_module`.
     busybox_retry: bool,
     udev_worker: bool,
+    /// stress-ng: `delete_module` of this module is the next action.
+    delete: Option<ModId>,
     done: bool,
     failed: bool,
 }
@@ -172,6 +174,7 @@ impl Task {
             pending: None,
             busybox_retry: false,
             udev_worker: false,
+            delete: None,
             done: false,
             failed: false,
         }
@@ -513,6 +516,11 @@ impl Driver {
         if matches!(self.tasks[t].kind, Kind::Racer) {
             return self.task_done(t);
         }
+        if let Some(m) = self.tasks[t].delete.take() {
+            let now = self.eng.now();
+            let at = self.eng.delete_module(m).unwrap_or(now);
+            return self.eng.wake_task_at(t, at);
+        }
         if let Kind::Stress { ops_left, deadline } = self.tasks[t].kind {
             if ops_left == 0 || self.eng.now() >= deadline {
                 return self.task_done(t);
@@ -588,7 +596,8 @@ impl Driver {
                         ops_left: ops_left.saturating_sub(1),
                         deadline,
                     };
-                    let at = self.eng.delete_module(c.module).unwrap_or(now);
+                    self.tasks[t].delete = Some(c.module);
+                    let at = now + self.eng.cfg.timing.userspace_ns;
                     return self.eng.wake_task_at(t, at);
                 }
                 let at = now + self.eng.cfg.timing.entry_ns;
