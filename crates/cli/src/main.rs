@@ -32,6 +32,7 @@ const TOOLS: &[(&str, ToolMain)] = &[
     ("modinfo", tools::modinfo::main),
     ("kmod", tools::kmod::main),
     ("sim", tools::sim::main),
+    ("sizes", tools::sizes::main),
 ];
 
 /// kmod 30 returns -ENOENT from `main` for an unknown `argv[0]`: exit status 254.

@@ -21,6 +21,7 @@ pub mod errno;
 pub mod kernel;
 pub mod memory;
 pub mod profile;
+pub mod sizes;
 pub mod stats;
 pub mod sweep;
 pub mod validate;

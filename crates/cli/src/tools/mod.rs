@@ -6,6 +6,7 @@ pub mod kmod;
 pub mod list;
 pub mod modinfo;
 pub mod sim;
+pub mod sizes;
 pub mod static_nodes;
 
 /// The feature line of `-V`, kmod 30's own: like Debian 12's kmod, depmod and modinfo

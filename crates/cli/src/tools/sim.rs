@@ -29,7 +29,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn usage(text: impl Into<String>) -> Failure {
+    pub fn usage(text: impl Into<String>) -> Failure {
         Failure {
             text: text.into(),
             usage: true,
