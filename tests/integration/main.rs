@@ -7,4 +7,5 @@ mod harness;
 mod killed;
 mod links;
 mod modinfo;
+mod sim;
 mod synthetic;
