@@ -174,6 +174,7 @@ enum Ev {
     FreeInit(usize),
     Remove(ModId),
     Complete(usize),
+    Signal,
 }
 
 /// What a finished call reports to its task.
@@ -434,6 +435,45 @@ impl Engine {
         Ok(at)
     }
 
+    /// At `at`, every task sleeping in the module loader gets a signal (no `SA_RESTART`).
+    pub fn signal_sleepers_at(&mut self, at: Ns) {
+        self.push(at, Ev::Signal);
+    }
+
+    /// A signal to every sleeper: patient-check waiters return -ERESTARTSYS (after the
+    /// unwind of what they hold, without `try_add_failed_module`); idempotent waiters
+    /// return -EINTR from 6.11 and do not notice before (uninterruptible wait).
+    fn signal_sleepers(&mut self) {
+        let sleepers: Vec<(LoaderId, ModId)> = self.module_wq.clone();
+        for (l, _) in sleepers {
+            match self.loaders[l].step {
+                Step::EarlyCheck => {
+                    self.module_wq.retain(|&(w, _)| w != l);
+                    let m = self.loaders[l].module;
+                    let (len, c) = (self.modules[m].info_len, self.compressed_len(l));
+                    self.stats.bump_becoming(len, c);
+                    self.free_copy(l);
+                    self.finish(l, Err(Errno::ERESTARTSYS));
+                }
+                Step::AddUnformed => {
+                    self.module_wq.retain(|&(w, _)| w != l);
+                    self.fail_allocated(l, Errno::ERESTARTSYS, false);
+                }
+                _ => {}
+            }
+        }
+        if !self.cfg.version.interruptible_idempotent() {
+            return;
+        }
+        let groups: Vec<u64> = self.idem.keys().copied().collect();
+        for inode in groups {
+            let waiters = self.idem.get_mut(&inode).map(|g| std::mem::take(&mut g.1));
+            for w in waiters.unwrap_or_default() {
+                self.complete(w, Err(Errno::EINTR), self.now);
+            }
+        }
+    }
+
     /// Runs events until the queue is empty or `limit` is passed; returns the completions
     /// and due tasks gathered (the caller hands them to the tasks, which may issue more
     /// calls).
@@ -470,6 +510,7 @@ impl Engine {
                 }
             }
             Ev::Remove(m) => self.remove_module(m),
+            Ev::Signal => self.signal_sleepers(),
             Ev::Complete(i) => {
                 if let Some(c) = self.pending_completions[i].take() {
                     self.done.push(c);

@@ -437,6 +437,7 @@ pub fn workload_of(m: &Measurement, profile: &Profile) -> Workload {
         decompressed,
         first_fails: m.first_fails,
         exec,
+        signal_at: None,
     }
 }
 

@@ -72,6 +72,8 @@ pub enum Workload {
         first_fails: bool,
         /// Exec mode: each process runs this loader instead of a raw system call.
         exec: Option<Userspace>,
+        /// Signal every sleeping loader this long after the release (ns).
+        signal_at: Option<Ns>,
     },
     /// udev coldplug of every online CPU's uevents (§10).
     Coldplug { userspace: Userspace },
@@ -294,6 +296,7 @@ impl Driver {
             decompressed,
             first_fails,
             exec,
+            signal_at,
             ..
         } = w
         else {
@@ -301,6 +304,9 @@ impl Driver {
         };
         if !first_fails {
             self.preload_deps(profile, m);
+        }
+        if let Some(at) = signal_at {
+            self.eng.signal_sleepers_at(*at);
         }
         let compressed = self.eng.modules[m].compressed && !decompressed;
         let shared = if *decompressed {

@@ -13,6 +13,7 @@ fn racer(n: u32, copies: bool, flags: u32) -> Workload {
         decompressed: false,
         first_fails: false,
         exec: None,
+        signal_at: None,
     }
 }
 
@@ -181,6 +182,7 @@ fn the_rox_cache_carves_text_from_2_mib_blocks() {
             decompressed: false,
             first_fails: false,
             exec: None,
+            signal_at: None,
         },
     )
     .unwrap();
@@ -200,6 +202,7 @@ fn an_exhausted_module_area_fails_loads_with_enomem() {
         decompressed: false,
         first_fails: false,
         exec: None,
+        signal_at: None,
     };
     cfg.timing.stagger_ns = 10_000;
     let r = run(&p, cfg, &big).unwrap();
@@ -222,4 +225,36 @@ fn coldplug_of_a_big_machine_duplicates_on_6_1_and_not_on_6_12() {
     // acpi_cpufreq's init fails (intel_pstate), so every CPU event loads it again.
     let acpi = &r61.per_module["acpi_cpufreq"];
     assert!(acpi.get("EEXIST").copied().unwrap_or(0) > 0);
+}
+
+fn signalled(version: Version, profile: &str, flags: u32) -> Report {
+    let p = Profile::builtin(profile).unwrap();
+    let w = Workload::Racer {
+        module: "xfs".into(),
+        n: 4,
+        copies: false,
+        call: RacerCall::Finit(flags),
+        decompressed: false,
+        first_fails: false,
+        exec: None,
+        // 70 ms: every duplicate is asleep, the first loader is still loading.
+        signal_at: Some(70_000_000),
+    };
+    run(&p, Config::new(version, 4), &w).unwrap()
+}
+
+#[test]
+fn a_signal_wakes_sleeping_duplicates_per_version() {
+    for v in [Version::V6_1, Version::V6_4] {
+        let r = signalled(v, "skylake-sp@6.1", 0);
+        assert_eq!((r.ok, count(&r, "ERESTARTSYS")), (1, 3), "{v}");
+        assert!(
+            r.stats.dup_failed.is_empty(),
+            "{v}: no try_add_failed_module on the signal path"
+        );
+    }
+    let r = signalled(Version::V6_5, "skylake-sp@6.12", 4);
+    assert_eq!(r.ok, 4, "6.5-6.10: the idempotent wait is uninterruptible");
+    let r = signalled(Version::V6_12, "skylake-sp@6.12", 4);
+    assert_eq!((r.ok, count(&r, "EINTR")), (1, 3), "6.11+: -EINTR");
 }

@@ -219,6 +219,7 @@ fn storm(args: &[String]) -> Result<(), Failure> {
             decompressed: a.flag("decompressed"),
             first_fails: a.flag("first-fails"),
             exec: userspace,
+            signal_at: None,
         },
         None => Workload::Coldplug {
             userspace: userspace.unwrap_or(Userspace::for_tree(&profile.tree)),
