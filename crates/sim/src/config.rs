@@ -95,6 +95,10 @@ pub struct Config {
     pub kaslr: bool,
     /// KASAN: `MODULE_ALIGN` = 32 KiB and one shadow byte per 8 bytes of module area.
     pub kasan: bool,
+    /// With KASAN, how much larger instrumented module layouts and images are than the
+    /// profile's (non-KASAN Debian) ones. The spec gives only the alignment and shadow
+    /// rules, so the default is 1.0; raise it to explore instrumented kernels.
+    pub kasan_factor: f64,
     /// Physical memory in MiB (udev's `children_max`, `MemFree`).
     pub ram_mib: u64,
     /// Seed of every random choice (KASLR offset, start jitter, kmod slot races).
@@ -118,6 +122,7 @@ impl Config {
             smt: true,
             kaslr: true,
             kasan: false,
+            kasan_factor: 1.0,
             ram_mib: (u64::from(cpus) * 512).max(2048),
             seed: 1,
             rox_enabled: true,

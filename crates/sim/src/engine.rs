@@ -93,6 +93,21 @@ impl SimModule {
         }
     }
 
+    /// Scales the image and every area by `factor` (KASAN instrumentation), page aligned.
+    pub fn inflate(&mut self, factor: f64) {
+        let scale = |n: u64| ((n as f64 * factor) as u64).div_ceil(PAGE) * PAGE;
+        for a in &mut self.areas {
+            a.2 = scale(a.2);
+        }
+        self.image_size = (self.image_size as f64 * factor) as u64;
+        self.info_len = (self.info_len as f64 * factor) as u64;
+        if !self.compressed {
+            self.file_size = self.image_size;
+        }
+        self.total_size = self.areas.iter().map(|a| a.2).sum();
+        self.core_size = self.areas.iter().filter(|a| !a.1).map(|a| a.2).sum();
+    }
+
     /// Σ of the layout's allocations (core + init), bytes.
     pub fn layout_bytes(&self) -> u64 {
         self.areas.iter().map(|a| a.2).sum()

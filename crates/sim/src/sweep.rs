@@ -53,6 +53,8 @@ pub struct SweepOptions {
     pub versions: Vec<Version>,
     pub cpus: Vec<u32>,
     pub kasan: bool,
+    /// With KASAN: how much larger instrumented module images are (a model parameter).
+    pub kasan_factor: f64,
     pub smt: bool,
     pub seed: u64,
     pub userspace: Option<Userspace>,
@@ -66,6 +68,7 @@ impl Default for SweepOptions {
             versions: Version::ALL.to_vec(),
             cpus: DEFAULT_CPUS.to_vec(),
             kasan: false,
+            kasan_factor: 1.0,
             smt: true,
             seed: 1,
             userspace: None,
@@ -82,6 +85,7 @@ fn storm(
 ) -> Result<Report, WorkloadError> {
     let mut cfg = Config::new(v, cpus);
     cfg.kasan = o.kasan;
+    cfg.kasan_factor = o.kasan_factor;
     cfg.smt = o.smt;
     cfg.seed = o.seed;
     let userspace = o.userspace.unwrap_or(Userspace::for_tree(&profile.tree));

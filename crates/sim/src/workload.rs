@@ -200,8 +200,17 @@ struct Driver {
 pub fn engine_for(profile: &Profile, cfg: Config) -> Engine {
     let mut eng = Engine::new(cfg);
     let generation: Generation = eng.cfg.version.generation();
+    let factor = if eng.cfg.kasan {
+        eng.cfg.kasan_factor.max(1.0)
+    } else {
+        1.0
+    };
     for m in &profile.modules {
-        eng.add_module(SimModule::new(m, generation));
+        let mut sm = SimModule::new(m, generation);
+        if factor > 1.0 {
+            sm.inflate(factor);
+        }
+        eng.add_module(sm);
     }
     for (i, m) in profile.modules.iter().enumerate() {
         let deps = m.depends.iter().filter_map(|d| eng.module_id(d)).collect();

@@ -50,8 +50,10 @@ const USAGE: &str =
     "usage: modkit sim storm --kernel VERSION --cpus N --profile NAME [--stats] [--json]\n\
 \x20             [--module M --racers N [--copies] [--flags F | --init] [--first-fails]]\n\
 \x20             [--nosmt] [--nokaslr] [--kasan] [--ram-mib N] [--children-max N]\n\
-\x20             [--userspace kmod30|kmod31|busybox] [--seed N]\n\
+\x20             [--stress-ng N --module M [--seconds S]] [--kmod-sh 8|9 [--module M]]\n\
+\x20             [--userspace kmod30|kmod31|busybox] [--seed N] [--kasan-factor F]\n\
        modkit sim sweep [--profile NAME] [--kernels LIST] [--cpus LIST] [--out DIR] [--json]\n\
+\x20             [--kasan [--kasan-factor F]] [--nosmt] [--threads N] [--seed N]\n\
        modkit sim profile --tree ROOT [--version VER] --name MACHINE [--out FILE]\n\
        modkit sim validate [RESULTS.json]\n";
 
@@ -162,6 +164,9 @@ pub fn apply_machine(cfg: &mut Config, a: &Args) -> Result<(), Failure> {
         cfg.seed = s;
     }
     cfg.children_max = a.num("children-max")?;
+    if let Some(f) = a.num("kasan-factor")? {
+        cfg.kasan_factor = f;
+    }
     Ok(())
 }
 
@@ -177,6 +182,10 @@ const STORM_FLAGS: &[&str] = &[
     "decompressed",
 ];
 const STORM_VALUES: &[&str] = &[
+    "stress-ng",
+    "kmod-sh",
+    "seconds",
+    "kasan-factor",
     "kernel",
     "cpus",
     "profile",
@@ -206,8 +215,22 @@ fn storm(args: &[String]) -> Result<(), Failure> {
         ),
         None => None,
     };
-    let workload = match a.get("module") {
-        Some(module) => Workload::Racer {
+    let workload = match (
+        a.get("module"),
+        a.num::<u32>("stress-ng")?,
+        a.num::<u32>("kmod-sh")?,
+    ) {
+        (Some(module), Some(instances), _) => Workload::StressNg {
+            module: module.to_owned(),
+            instances,
+            ops: u64::MAX,
+            duration_ns: (a.num::<f64>("seconds")?.unwrap_or(10.0) * 1e9) as u64,
+        },
+        (module, None, Some(test)) => Workload::KmodSh {
+            test,
+            module: module.unwrap_or("xfs").to_owned(),
+        },
+        (Some(module), None, None) => Workload::Racer {
             module: module.to_owned(),
             n: a.num("racers")?.unwrap_or(cpus),
             copies: a.flag("copies"),
@@ -221,7 +244,8 @@ fn storm(args: &[String]) -> Result<(), Failure> {
             exec: userspace,
             signal_at: None,
         },
-        None => Workload::Coldplug {
+        (None, Some(_), _) => return Err(Failure::usage("--stress-ng needs --module")),
+        (None, None, None) => Workload::Coldplug {
             userspace: userspace.unwrap_or(Userspace::for_tree(&profile.tree)),
         },
     };

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 const FLAGS: &[&str] = &["json", "kasan", "nosmt"];
 const VALUES: &[&str] = &[
+    "kasan-factor",
     "profile",
     "kernels",
     "cpus",
@@ -42,6 +43,7 @@ pub fn sweep(args: &[String]) -> Result<(), Failure> {
         kasan: a.flag("kasan"),
         smt: !a.flag("nosmt"),
         seed: a.num("seed")?.unwrap_or(1),
+        kasan_factor: a.num("kasan-factor")?.unwrap_or(1.0),
         threads: a
             .num("threads")?
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
