@@ -16,6 +16,9 @@ pub struct Timing {
     pub stagger_ns: Ns,
     /// Spacing of external loaders (fork + exec of modprobe) released by one barrier.
     pub exec_stagger_ns: Ns,
+    /// udevd hands one queued event to a worker every this often; with the race window
+    /// (first call until LIVE) it bounds how many CPU events can duplicate a load.
+    pub udev_dispatch_ns: Ns,
     /// Seeded jitter on every task's start, as a fraction of its stagger (0..1).
     pub jitter: f64,
     /// Syscall entry, `may_init_module`, the idempotent filter.
@@ -55,6 +58,7 @@ impl Default for Timing {
         Timing {
             stagger_ns: 1_000_000,
             exec_stagger_ns: 2_000_000,
+            udev_dispatch_ns: 250_000,
             jitter: 0.6,
             entry_ns: 20_000,
             read_mb_s: 200.0,

@@ -230,8 +230,9 @@ pub struct Engine {
     queue: BinaryHeap<Reverse<(Ns, u64, Ev)>>,
     loaders: Vec<Loader>,
     records: Vec<Option<Record>>,
-    /// Loaders sleeping on `module_wq`, with the module name they wait for.
-    module_wq: Vec<(LoaderId, ModId)>,
+    /// Loaders sleeping on `module_wq`, by the module name they wait for (a wake-up
+    /// only concerns the sleepers of that name: the others' predicate stays false).
+    module_wq: HashMap<ModId, Vec<LoaderId>>,
     /// Idempotent table: inode → (first, waiters).
     idem: HashMap<u64, (LoaderId, Vec<LoaderId>)>,
     /// 6.4-rc4: inodes being read with exclusive write-deny.
@@ -266,7 +267,7 @@ impl Engine {
             queue: BinaryHeap::new(),
             loaders: Vec::new(),
             records: Vec::new(),
-            module_wq: Vec::new(),
+            module_wq: HashMap::new(),
             idem: HashMap::new(),
             reading: HashMap::new(),
             pending_init_free: Vec::new(),
@@ -459,11 +460,21 @@ impl Engine {
     /// unwind of what they hold, without `try_add_failed_module`); idempotent waiters
     /// return -EINTR from 6.11 and do not notice before (uninterruptible wait).
     fn signal_sleepers(&mut self) {
-        let sleepers: Vec<(LoaderId, ModId)> = self.module_wq.clone();
-        for (l, _) in sleepers {
+        let mut sleepers: Vec<(ModId, LoaderId)> = self
+            .module_wq
+            .iter()
+            .flat_map(|(&m, ls)| ls.iter().map(move |&l| (m, l)))
+            .collect();
+        sleepers.sort_unstable();
+        for (m, l) in sleepers {
+            let unpark = |wq: &mut HashMap<ModId, Vec<LoaderId>>| {
+                if let Some(v) = wq.get_mut(&m) {
+                    v.retain(|&w| w != l);
+                }
+            };
             match self.loaders[l].step {
                 Step::EarlyCheck => {
-                    self.module_wq.retain(|&(w, _)| w != l);
+                    unpark(&mut self.module_wq);
                     let m = self.loaders[l].module;
                     let (len, c) = (self.modules[m].info_len, self.compressed_len(l));
                     self.stats.bump_becoming(len, c);
@@ -471,7 +482,7 @@ impl Engine {
                     self.finish(l, Err(Errno::ERESTARTSYS));
                 }
                 Step::AddUnformed => {
-                    self.module_wq.retain(|&(w, _)| w != l);
+                    unpark(&mut self.module_wq);
                     self.fail_allocated(l, Errno::ERESTARTSYS, false);
                 }
                 _ => {}
@@ -750,7 +761,7 @@ impl Engine {
         };
         if sleeping {
             self.loaders[l].waited = true;
-            self.module_wq.push((l, m));
+            self.module_wq.entry(m).or_default().push(l);
             return Ok(false);
         }
         if vanilla {
@@ -882,7 +893,7 @@ impl Engine {
             match self.raw_state(d) {
                 Some(ModState::Live) => {}
                 Some(ModState::Coming) => {
-                    self.module_wq.push((l, d));
+                    self.module_wq.entry(d).or_default().push(l);
                     return;
                 }
                 _ => return self.fail_allocated(l, Errno::ENOENT, true),
@@ -963,9 +974,8 @@ impl Engine {
     /// `wake_up_all(&module_wq)`: every sleeper waiting for `m` re-evaluates.
     fn wake_up_all(&mut self, m: ModId) {
         let wake = self.cfg.timing.wake_ns;
-        let (woken, rest): (Vec<_>, Vec<_>) = self.module_wq.drain(..).partition(|&(_, w)| w == m);
-        self.module_wq = rest;
-        for (l, _) in woken {
+        let woken = self.module_wq.remove(&m).unwrap_or_default();
+        for l in woken {
             self.push(self.now + wake, Ev::Run(l));
         }
     }

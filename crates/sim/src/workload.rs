@@ -388,7 +388,7 @@ impl Driver {
 
     /// Hands queued events to free udev workers, one dispatch apart.
     fn dispatch_udev(&mut self) {
-        let gap = self.eng.cfg.timing.stagger_ns / 4;
+        let gap = self.eng.cfg.timing.udev_dispatch_ns;
         let mut at = self.eng.now();
         while self.udev_free > 0 {
             let Some(t) = self.udev_queue.pop_front() else {
