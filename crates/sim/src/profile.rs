@@ -265,8 +265,36 @@ impl Profile {
         Profile::from_json(&origin, &text)
     }
 
-    /// Every module named by an event or a dependency is present.
+    /// Every module named by an event or a dependency is present, and every size is
+    /// plausible (at most 1 GiB, so no arithmetic on it can overflow).
     fn check(&self, origin: &str) -> Result<(), ProfileError> {
+        const MAX: u64 = 1 << 30;
+        for m in &self.modules {
+            let sizes = [m.file_size, m.image_size, m.sig_trailer, m.btf_size];
+            let sections = m.sections.iter().flat_map(|s| [s[1], s[2]]);
+            let symtab = m.symtab.iter().flat_map(|t| {
+                [
+                    t.symtab[0],
+                    t.symtab[1],
+                    t.strtab[0],
+                    t.strtab[1],
+                    t.nsyms,
+                    t.ndst,
+                    t.core_names,
+                ]
+            });
+            if sizes
+                .into_iter()
+                .chain(sections)
+                .chain(symtab)
+                .any(|v| v > MAX)
+            {
+                return Err(ProfileError::Parse(
+                    origin.to_owned(),
+                    format!("module '{}': a size above 1 GiB", m.name),
+                ));
+            }
+        }
         let names = self
             .events
             .iter()
@@ -314,14 +342,22 @@ impl Profile {
     }
 
     fn closure_into(&self, name: &str, out: &mut Vec<String>) {
-        if out.iter().any(|n| n == name) {
+        let mut visiting = Vec::new();
+        self.closure_rec(name, out, &mut visiting);
+    }
+
+    /// Depth-first, dependencies first; a dependency cycle is cut where it closes.
+    fn closure_rec(&self, name: &str, out: &mut Vec<String>, visiting: &mut Vec<String>) {
+        if out.iter().any(|n| n == name) || visiting.iter().any(|n| n == name) {
             return;
         }
+        visiting.push(name.to_owned());
         if let Some(m) = self.module(name) {
             for d in &m.depends {
-                self.closure_into(d, out);
+                self.closure_rec(d, out, visiting);
             }
         }
+        visiting.pop();
         if !out.iter().any(|n| n == name) {
             out.push(name.to_owned());
         }
@@ -419,5 +455,56 @@ impl Machine {
     /// driver still binds cpufreq drivers by alias (≤ 6.3), the ACPI processor object.
     pub fn modaliases(&self) -> Vec<String> {
         vec![self.cpu_modalias(), "acpi:LNXCPU:".to_owned()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(depends_a: &str) -> String {
+        format!(
+            r#"{{"name":"t","tree":"6.1","release":"x","events":[{{"modalias":"m","modules":["a"]}}],
+            "modules":[
+              {{"name":"a","path":"a.ko","file_size":10,"image_size":10,"sig_trailer":0,"btf_size":0,"depends":[{depends_a}],"sections":[[6,10,16,0]]}},
+              {{"name":"b","path":"b.ko","file_size":10,"image_size":10,"sig_trailer":0,"btf_size":0,"depends":["a"],"sections":[]}}
+            ]}}"#
+        )
+    }
+
+    #[test]
+    fn bad_profiles_are_errors() {
+        let unknown = Profile::builtin("no-such").unwrap_err();
+        assert!(unknown.to_string().contains("unknown profile 'no-such'"));
+        assert!(unknown.to_string().contains("skylake-sp@6.1"));
+        assert!(matches!(
+            Profile::from_json("x", "{"),
+            Err(ProfileError::Parse(..))
+        ));
+        let missing = Profile::from_json("x", &tiny("\"zz\"")).unwrap_err();
+        assert!(missing
+            .to_string()
+            .contains("module 'zz' is not in the profile"));
+        let huge = tiny("").replace("\"file_size\":10", "\"file_size\":18446744073709551615");
+        assert!(Profile::from_json("x", &huge)
+            .unwrap_err()
+            .to_string()
+            .contains("1 GiB"));
+    }
+
+    #[test]
+    fn dependency_cycles_do_not_recurse_forever() {
+        let p = Profile::from_json("x", &tiny("\"b\"")).unwrap();
+        assert_eq!(p.load_order("a"), vec!["b".to_owned(), "a".to_owned()]);
+        assert_eq!(p.cpu_set(), vec!["a".to_owned(), "b".to_owned()]);
+    }
+
+    #[test]
+    fn builtin_profiles_round_trip_through_the_committed_format() {
+        for name in Profile::builtin_names() {
+            let p = Profile::builtin(name).unwrap();
+            assert_eq!(Profile::from_json(name, &p.to_json()).unwrap(), p, "{name}");
+            assert!(!p.events.is_empty() && p.module("xfs").is_some(), "{name}");
+        }
     }
 }
