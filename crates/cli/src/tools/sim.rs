@@ -259,6 +259,11 @@ fn storm(args: &[String]) -> Result<(), Failure> {
         return Ok(());
     }
     if a.flag("stats") {
+        if !version.has_stats() {
+            eprintln!(
+                "modkit sim: note: {version} has no stats.c; these are the counters 6.4's code would show on {version}'s load path"
+            );
+        }
         stdout(report.stats.render().as_bytes());
         return Ok(());
     }
