@@ -10,5 +10,6 @@ mod modinfo;
 mod modprobe;
 mod modprobe_synth;
 mod shared_context;
+mod sim;
 mod synthetic;
 mod testbed;

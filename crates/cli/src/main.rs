@@ -43,6 +43,8 @@ const TOOLS: &[(&str, ToolMain)] = &[
     ("rmmod", tools::rmmod::main),
     ("lsmod", tools::list::main),
     ("stats", tools::stats::main),
+    ("sim", tools::sim::main),
+    ("sizes", tools::sizes::main),
 ];
 
 /// kmod 30 returns -ENOENT from `main` for an unknown `argv[0]`: exit status 254.

@@ -160,8 +160,8 @@ fn align(size: u64, align: u64) -> u64 {
 }
 
 /// `offset = ALIGN(size, sh_addralign); size = offset + sh_size`.
-fn place(size: &mut u64, section: &SectionInfo<'_>) {
-    *size = align(*size, section.addralign).saturating_add(section.size);
+fn place(size: &mut u64, sh_size: u64, sh_addralign: u64) {
+    *size = align(*size, sh_addralign).saturating_add(sh_size);
 }
 
 /// A section with the flag fix-ups done before layout (kernel-loader §5.1 step 2).
@@ -181,28 +181,150 @@ fn matches(flags: u64, (required, forbidden): (u64, u64)) -> bool {
     flags & required == required && flags & forbidden == 0
 }
 
-/// What `layout_symtab()` needs from the symbol table.
-struct Symtab {
-    /// `.symtab` header (size, alignment).
-    symtab: SectionInfo<'static>,
-    /// `.strtab` header.
-    strtab: SectionInfo<'static>,
-    nsyms: u64,
-    /// Core symbols (symbol 0 included) and their name bytes with NULs.
-    ndst: u64,
-    strtab_size: u64,
-    sym_size: u64,
-    kallsyms_size: u64,
-    kallsyms_align: u64,
+/// One `SHF_ALLOC` section as layout sees it: flags after the fix-ups of kernel-loader
+/// §5.1 step 2, size, alignment, and whether it is an init section (`.init*`). Sections
+/// without `SHF_ALLOC` after the fix-ups are never placed and are not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SectionFacts {
+    pub flags: u64,
+    pub size: u64,
+    pub align: u64,
+    pub init: bool,
 }
 
-impl Symtab {
+/// What `layout_symtab()` needs from the symbol table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SymtabFacts {
+    /// `.symtab` size and alignment.
+    pub symtab_size: u64,
+    pub symtab_align: u64,
+    /// `.strtab` size and alignment.
+    pub strtab_size: u64,
+    pub strtab_align: u64,
+    /// All symbols, symbol 0 included.
+    pub nsyms: u64,
+    /// Core symbols (symbol 0 included) and their name bytes with NULs.
+    pub ndst: u64,
+    pub core_name_bytes: u64,
+    /// `sizeof(Elf_Sym)`: 24 (ELF64) or 16 (ELF32).
+    pub sym_size: u64,
+    /// `sizeof(struct mod_kallsyms)` and its alignment: 32/8 (64-bit) or 16/4.
+    pub kallsyms_size: u64,
+    pub kallsyms_align: u64,
+}
+
+/// Everything the layout rules of both generations read from a module: the placed
+/// sections in header order and the symbol-table facts. Small enough to ship in profiles,
+/// so a module's layout can be recomputed for any kernel generation without its file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LayoutFacts {
+    pub sections: Vec<SectionFacts>,
+    pub symtab: Option<SymtabFacts>,
+}
+
+impl LayoutFacts {
+    /// Extracts the facts from a parsed (decompressed) module.
+    pub fn of(module: &Module<'_>) -> Result<LayoutFacts, Error> {
+        let sections = module.sections();
+        let placed = sections
+            .iter()
+            .filter(|s| fixed_flags(s) & SHF_ALLOC != 0)
+            .map(|s| SectionFacts {
+                flags: fixed_flags(s),
+                size: s.size,
+                align: s.addralign,
+                init: is_init(s),
+            })
+            .collect();
+        Ok(LayoutFacts {
+            sections: placed,
+            symtab: symtab_facts(module, &sections)?,
+        })
+    }
+
+    /// The layout under `generation`'s rules.
+    pub fn layout(&self, generation: Generation) -> Layout {
+        match generation {
+            Generation::CoreInit => Layout::CoreInit(self.core_init_layout()),
+            Generation::ModuleMemory => Layout::ModuleMemory(self.mem_layout()),
+        }
+    }
+
+    /// 6.4+ rules (kernel-loader §5.2).
+    pub fn mem_layout(&self) -> MemLayout {
+        let mut l = MemLayout::default();
+        let mut placed = vec![false; self.sections.len()];
+        for init in [false, true] {
+            for (m, &mask) in MASKS.iter().enumerate() {
+                let target = if init {
+                    INIT_TYPES.get(m).copied().flatten()
+                } else {
+                    CORE_TYPES.get(m).copied()
+                };
+                let Some(target) = target else { continue };
+                for (s, done) in self.sections.iter().zip(placed.iter_mut()) {
+                    if *done || s.init != init || !matches(s.flags, mask) {
+                        continue;
+                    }
+                    if let Some(size) = l.raw.get_mut(target as usize) {
+                        place(size, s.size, s.align);
+                        *done = true;
+                    }
+                }
+            }
+        }
+        if let Some(t) = &self.symtab {
+            let [_, data, _, _, _, init_data, _] = &mut l.raw;
+            place(init_data, t.symtab_size, t.symtab_align);
+            *data = t.core_symtab_end(*data);
+            place(init_data, t.strtab_size, t.strtab_align);
+            *init_data = t.kallsyms_end(*init_data);
+        }
+        l
+    }
+
+    /// 6.1 rules (kernel-loader §5.3): one core and one init size, page aligned after the
+    /// text, rodata, ro_after_init (core only) and final masks.
+    pub fn core_init_layout(&self) -> CoreInitLayout {
+        let mut l = CoreInitLayout::default();
+        let mut placed = vec![false; self.sections.len()];
+        for init in [false, true] {
+            let size = if init { &mut l.init } else { &mut l.core };
+            for (m, &mask) in MASKS.iter().enumerate() {
+                for (s, done) in self.sections.iter().zip(placed.iter_mut()) {
+                    if *done || s.init != init || !matches(s.flags, mask) {
+                        continue;
+                    }
+                    place(size, s.size, s.align);
+                    *done = true;
+                }
+                let aligned_here = match m {
+                    0 | 1 | 4 => true,
+                    2 => !init,
+                    _ => false,
+                };
+                if aligned_here {
+                    *size = page_align(*size);
+                }
+            }
+        }
+        if let Some(t) = &self.symtab {
+            place(&mut l.init, t.symtab_size, t.symtab_align);
+            l.core = page_align(t.core_symtab_end(l.core));
+            place(&mut l.init, t.strtab_size, t.strtab_align);
+            l.init = page_align(t.kallsyms_end(l.init));
+        }
+        l
+    }
+}
+
+impl SymtabFacts {
     /// Data size after the core symbol table: `ALIGN(size, symtab align)` + the kept
     /// symbols, their names and one type byte each (saturating on absurd input).
     fn core_symtab_end(&self, size: u64) -> u64 {
-        align(size, self.symtab.addralign)
+        align(size, self.symtab_align)
             .saturating_add(self.ndst.saturating_mul(self.sym_size))
-            .saturating_add(self.strtab_size)
+            .saturating_add(self.core_name_bytes)
             .saturating_add(self.ndst)
     }
 
@@ -214,21 +336,10 @@ impl Symtab {
     }
 }
 
-fn owned(s: &SectionInfo<'_>) -> SectionInfo<'static> {
-    SectionInfo {
-        name: &[],
-        sh_type: s.sh_type,
-        flags: s.flags,
-        size: s.size,
-        addralign: s.addralign,
-        link: s.link,
-    }
-}
-
 fn symtab_facts(
     module: &Module<'_>,
     sections: &[SectionInfo<'_>],
-) -> Result<Option<Symtab>, Error> {
+) -> Result<Option<SymtabFacts>, Error> {
     let Some(symtab) = sections.iter().find(|s| s.sh_type == SHT_SYMTAB) else {
         return Ok(None);
     };
@@ -237,7 +348,7 @@ fn symtab_facts(
     })?;
     let pcpu = sections.iter().position(|s| s.name == b".data..percpu");
     let symbols = module.symbols()?;
-    let (mut ndst, mut strtab_size) = (0u64, 0u64);
+    let (mut ndst, mut core_name_bytes) = (0u64, 0u64);
     for (i, sym) in symbols.iter().enumerate() {
         let shndx = usize::from(sym.shndx);
         let core = i == 0
@@ -248,7 +359,7 @@ fn symtab_facts(
                 }));
         if core {
             ndst += 1;
-            strtab_size = strtab_size.saturating_add(sym.name.len() as u64 + 1);
+            core_name_bytes = core_name_bytes.saturating_add(sym.name.len() as u64 + 1);
         }
     }
     let (sym_size, kallsyms_size, kallsyms_align) = if module.is_64() {
@@ -256,12 +367,14 @@ fn symtab_facts(
     } else {
         (16, 16, 4)
     };
-    Ok(Some(Symtab {
-        symtab: owned(symtab),
-        strtab: owned(strtab),
+    Ok(Some(SymtabFacts {
+        symtab_size: symtab.size,
+        symtab_align: symtab.addralign,
+        strtab_size: strtab.size,
+        strtab_align: strtab.addralign,
         nsyms: symbols.len() as u64,
         ndst,
-        strtab_size,
+        core_name_bytes,
         sym_size,
         kallsyms_size,
         kallsyms_align,
@@ -270,84 +383,15 @@ fn symtab_facts(
 
 /// The layout of `module` under `generation`'s rules.
 pub fn layout(module: &Module<'_>, generation: Generation) -> Result<Layout, Error> {
-    Ok(match generation {
-        Generation::CoreInit => Layout::CoreInit(core_init_layout(module)?),
-        Generation::ModuleMemory => Layout::ModuleMemory(mem_layout(module)?),
-    })
+    Ok(LayoutFacts::of(module)?.layout(generation))
 }
 
 /// 6.4+ rules (kernel-loader §5.2).
 pub fn mem_layout(module: &Module<'_>) -> Result<MemLayout, Error> {
-    let sections = module.sections();
-    let mut l = MemLayout::default();
-    let mut placed = vec![false; sections.len()];
-    for init in [false, true] {
-        for (m, &mask) in MASKS.iter().enumerate() {
-            let target = if init {
-                INIT_TYPES.get(m).copied().flatten()
-            } else {
-                CORE_TYPES.get(m).copied()
-            };
-            let Some(target) = target else { continue };
-            for (i, s) in sections.iter().enumerate() {
-                let done = placed.get_mut(i);
-                if done.as_deref() == Some(&true)
-                    || is_init(s) != init
-                    || !matches(fixed_flags(s), mask)
-                {
-                    continue;
-                }
-                if let (Some(done), Some(size)) = (done, l.raw.get_mut(target as usize)) {
-                    place(size, s);
-                    *done = true;
-                }
-            }
-        }
-    }
-    if let Some(t) = symtab_facts(module, &sections)? {
-        let [_, data, _, _, _, init_data, _] = &mut l.raw;
-        place(init_data, &t.symtab);
-        *data = t.core_symtab_end(*data);
-        place(init_data, &t.strtab);
-        *init_data = t.kallsyms_end(*init_data);
-    }
-    Ok(l)
+    Ok(LayoutFacts::of(module)?.mem_layout())
 }
 
-/// 6.1 rules (kernel-loader §5.3): one core and one init size, page aligned after the
-/// text, rodata, ro_after_init (core only) and final masks.
+/// 6.1 rules (kernel-loader §5.3).
 pub fn core_init_layout(module: &Module<'_>) -> Result<CoreInitLayout, Error> {
-    let sections = module.sections();
-    let mut l = CoreInitLayout::default();
-    let mut placed = vec![false; sections.len()];
-    for init in [false, true] {
-        let size = if init { &mut l.init } else { &mut l.core };
-        for (m, &mask) in MASKS.iter().enumerate() {
-            for (i, s) in sections.iter().enumerate() {
-                let Some(done) = placed.get_mut(i) else {
-                    continue;
-                };
-                if *done || is_init(s) != init || !matches(fixed_flags(s), mask) {
-                    continue;
-                }
-                place(size, s);
-                *done = true;
-            }
-            let aligned_here = match m {
-                0 | 1 | 4 => true,
-                2 => !init,
-                _ => false,
-            };
-            if aligned_here {
-                *size = page_align(*size);
-            }
-        }
-    }
-    if let Some(t) = symtab_facts(module, &sections)? {
-        place(&mut l.init, &t.symtab);
-        l.core = page_align(t.core_symtab_end(l.core));
-        place(&mut l.init, &t.strtab);
-        l.init = page_align(t.kallsyms_end(l.init));
-    }
-    Ok(l)
+    Ok(LayoutFacts::of(module)?.core_init_layout())
 }

@@ -8,6 +8,8 @@ pub mod list;
 pub mod modinfo;
 pub mod modprobe;
 pub mod rmmod;
+pub mod sim;
+pub mod sizes;
 pub mod static_nodes;
 pub mod stats;
 

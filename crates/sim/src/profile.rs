@@ -1,0 +1,510 @@
+//! Profiles: the per-module facts of one Debian tree that the model needs (file and
+//! decompressed sizes, signature trailer, `.BTF` size, dependencies, and the section facts
+//! from which each kernel generation's layout is computed), plus the per-CPU uevents of a
+//! machine type and the modules each one resolves to. Profiles ship in `profiles/` and are
+//! compiled in, so the model runs with nothing installed; [`Profile::from_json`] and
+//! [`Profile::load`] read other ones (the only I/O of this crate).
+
+use modkit_elf::layout::{Generation, Layout, LayoutFacts, SectionFacts, SymtabFacts};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Errors of profile handling.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("unknown profile '{0}' (known: {known})", known = Profile::builtin_names().join(", "))]
+    Unknown(String),
+    #[error("profile {0}: {1}")]
+    Parse(String, String),
+    #[error("profile {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("module file {0}: {1}")]
+    Module(String, modkit_elf::Error),
+    #[error("profile {profile}: module '{module}' is not in the profile")]
+    MissingModule { profile: String, module: String },
+}
+
+/// The symbol-table facts as stored (field names of [`SymtabFacts`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SymtabJson {
+    pub symtab: [u64; 2],
+    pub strtab: [u64; 2],
+    pub nsyms: u64,
+    pub ndst: u64,
+    pub core_names: u64,
+    pub elf64: bool,
+}
+
+/// One module of a profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleFacts {
+    pub name: String,
+    /// Path relative to the module directory.
+    pub path: String,
+    /// `i_size` of the file (compressed for `.ko.xz`).
+    pub file_size: u64,
+    /// `"xz"`, `"zstd"`, `"gzip"` or absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    /// Decompressed image length (= `file_size` when not compressed).
+    pub image_size: u64,
+    /// Signature trailer bytes stripped by L1 (`info->len = image_size - trailer`).
+    pub sig_trailer: u64,
+    /// `.BTF` size (the COMING-time copy).
+    pub btf_size: u64,
+    /// `depends=` of `.modinfo`.
+    pub depends: Vec<String>,
+    /// Placed sections: [fixed flags, size, alignment, init (0/1)] in header order.
+    pub sections: Vec<[u64; 4]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symtab: Option<SymtabJson>,
+    /// The errno the module's `init` returns on this machine type (e.g. acpi_cpufreq:
+    /// EEXIST with intel_pstate built in); absent: `init` succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_errno: Option<String>,
+}
+
+/// One uevent raised per CPU: its MODALIAS and the modules it resolves to, in lookup order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventFacts {
+    pub modalias: String,
+    pub modules: Vec<String>,
+}
+
+/// A profile: one machine type on one Debian tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// `skylake-sp`, `kvm-guest`, `epyc-guest`.
+    pub name: String,
+    /// `6.1` or `6.12`: the tree's series.
+    pub tree: String,
+    /// The tree's release (`uname -r`).
+    pub release: String,
+    /// The per-CPU uevents (kernel-loader §10.1, §10.5).
+    pub events: Vec<EventFacts>,
+    /// Every module the events need (closed over `depends=`) plus `xfs` and its deps.
+    pub modules: Vec<ModuleFacts>,
+}
+
+/// The compiled-in profiles: (name@tree, JSON).
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "skylake-sp@6.1",
+        include_str!("../profiles/skylake-sp@6.1.json"),
+    ),
+    (
+        "skylake-sp@6.12",
+        include_str!("../profiles/skylake-sp@6.12.json"),
+    ),
+    (
+        "kvm-guest@6.1",
+        include_str!("../profiles/kvm-guest@6.1.json"),
+    ),
+    (
+        "kvm-guest@6.12",
+        include_str!("../profiles/kvm-guest@6.12.json"),
+    ),
+    (
+        "epyc-guest@6.1",
+        include_str!("../profiles/epyc-guest@6.1.json"),
+    ),
+    (
+        "epyc-guest@6.12",
+        include_str!("../profiles/epyc-guest@6.12.json"),
+    ),
+];
+
+impl ModuleFacts {
+    /// `info->len`: the image without its signature trailer.
+    pub fn info_len(&self) -> u64 {
+        self.image_size.saturating_sub(self.sig_trailer)
+    }
+
+    /// Whether the file is compressed (needs flag 4 or userspace decompression).
+    pub fn compressed(&self) -> bool {
+        self.compression.is_some()
+    }
+
+    /// The facts the layout rules read.
+    pub fn layout_facts(&self) -> LayoutFacts {
+        LayoutFacts {
+            sections: self
+                .sections
+                .iter()
+                .map(|&[flags, size, align, init]| SectionFacts {
+                    flags,
+                    size,
+                    align,
+                    init: init != 0,
+                })
+                .collect(),
+            symtab: self.symtab.as_ref().map(|s| SymtabFacts {
+                symtab_size: s.symtab[0],
+                symtab_align: s.symtab[1],
+                strtab_size: s.strtab[0],
+                strtab_align: s.strtab[1],
+                nsyms: s.nsyms,
+                ndst: s.ndst,
+                core_name_bytes: s.core_names,
+                sym_size: if s.elf64 { 24 } else { 16 },
+                kallsyms_size: if s.elf64 { 32 } else { 16 },
+                kallsyms_align: if s.elf64 { 8 } else { 4 },
+            }),
+        }
+    }
+
+    /// The module-area layout under `generation`'s rules (kernel-loader §5).
+    pub fn layout(&self, generation: Generation) -> Layout {
+        self.layout_facts().layout(generation)
+    }
+
+    /// Facts of one module file (bytes as read from disk; pure, no I/O).
+    pub fn from_file(path: &str, file: &[u8]) -> Result<ModuleFacts, ProfileError> {
+        let err = |e| ProfileError::Module(path.to_owned(), e);
+        let compression = modkit_elf::Compression::detect(file);
+        let image = modkit_elf::decompress(file).map_err(err)?;
+        let module = modkit_elf::Module::parse(&image).map_err(err)?;
+        let mut name = None;
+        let mut depends = Vec::new();
+        for (k, v) in module.modinfo().map_err(err)? {
+            match k {
+                b"name" => name = Some(String::from_utf8_lossy(v).replace('-', "_")),
+                b"depends" => {
+                    depends = String::from_utf8_lossy(v)
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.replace('-', "_"))
+                        .collect()
+                }
+                _ => {}
+            }
+        }
+        let name = name.unwrap_or_else(|| file_stem(path));
+        let facts = LayoutFacts::of(&module).map_err(err)?;
+        let btf_size = module
+            .sections()
+            .iter()
+            .find(|s| s.name == b".BTF")
+            .map_or(0, |s| s.size);
+        let len = modkit_elf::Signature::module_len(&image) as u64;
+        Ok(ModuleFacts {
+            name,
+            path: path.to_owned(),
+            file_size: file.len() as u64,
+            compression: (compression != modkit_elf::Compression::None)
+                .then(|| compression.as_str().to_owned()),
+            image_size: image.len() as u64,
+            sig_trailer: image.len() as u64 - len.min(image.len() as u64),
+            btf_size,
+            depends,
+            sections: facts
+                .sections
+                .iter()
+                .map(|s| [s.flags, s.size, s.align, u64::from(s.init)])
+                .collect(),
+            symtab: facts.symtab.map(|t| SymtabJson {
+                symtab: [t.symtab_size, t.symtab_align],
+                strtab: [t.strtab_size, t.strtab_align],
+                nsyms: t.nsyms,
+                ndst: t.ndst,
+                core_names: t.core_name_bytes,
+                elf64: t.sym_size == 24,
+            }),
+            init_errno: None,
+        })
+    }
+}
+
+/// `xfs` from `kernel/fs/xfs/xfs.ko.xz`.
+fn file_stem(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.split('.').next().unwrap_or(base).replace('-', "_")
+}
+
+impl Profile {
+    /// Names of the compiled-in profiles (`name@tree`).
+    pub fn builtin_names() -> Vec<&'static str> {
+        BUILTIN.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// A compiled-in profile: `skylake-sp` (the 6.1 tree) or `skylake-sp@6.12`.
+    pub fn builtin(spec: &str) -> Result<Profile, ProfileError> {
+        let key = if spec.contains('@') {
+            spec.to_owned()
+        } else {
+            format!("{spec}@6.1")
+        };
+        let (_, json) = BUILTIN
+            .iter()
+            .find(|(n, _)| *n == key)
+            .ok_or_else(|| ProfileError::Unknown(spec.to_owned()))?;
+        Profile::from_json(&key, json)
+    }
+
+    /// A compiled-in profile by name, or a profile file when `spec` names an existing path.
+    pub fn resolve(spec: &str) -> Result<Profile, ProfileError> {
+        if spec.ends_with(".json") || spec.contains('/') {
+            return Profile::load(Path::new(spec));
+        }
+        Profile::builtin(spec)
+    }
+
+    /// Parses a profile; `origin` names it in errors.
+    pub fn from_json(origin: &str, json: &str) -> Result<Profile, ProfileError> {
+        let p: Profile = serde_json::from_str(json)
+            .map_err(|e| ProfileError::Parse(origin.to_owned(), e.to_string()))?;
+        p.check(origin)?;
+        Ok(p)
+    }
+
+    /// Reads and parses a profile file.
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        let origin = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ProfileError::Io(origin.clone(), e))?;
+        Profile::from_json(&origin, &text)
+    }
+
+    /// Every module named by an event or a dependency is present, and every size is
+    /// plausible (at most 1 GiB, so no arithmetic on it can overflow).
+    fn check(&self, origin: &str) -> Result<(), ProfileError> {
+        const MAX: u64 = 1 << 30;
+        for m in &self.modules {
+            let sizes = [m.file_size, m.image_size, m.sig_trailer, m.btf_size];
+            let sections = m.sections.iter().flat_map(|s| [s[1], s[2]]);
+            let symtab = m.symtab.iter().flat_map(|t| {
+                [
+                    t.symtab[0],
+                    t.symtab[1],
+                    t.strtab[0],
+                    t.strtab[1],
+                    t.nsyms,
+                    t.ndst,
+                    t.core_names,
+                ]
+            });
+            if sizes
+                .into_iter()
+                .chain(sections)
+                .chain(symtab)
+                .any(|v| v > MAX)
+            {
+                return Err(ProfileError::Parse(
+                    origin.to_owned(),
+                    format!("module '{}': a size above 1 GiB", m.name),
+                ));
+            }
+        }
+        let names = self
+            .events
+            .iter()
+            .flat_map(|e| e.modules.iter())
+            .chain(self.modules.iter().flat_map(|m| m.depends.iter()));
+        for n in names {
+            if self.module(n).is_none() {
+                return Err(ProfileError::MissingModule {
+                    profile: origin.to_owned(),
+                    module: n.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A module by name.
+    pub fn module(&self, name: &str) -> Option<&ModuleFacts> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
+    /// `name@tree`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.name, self.tree)
+    }
+
+    /// The modules loaded by one CPU's events (the per-CPU set), deps included, sorted.
+    pub fn cpu_set(&self) -> Vec<String> {
+        let mut set = Vec::new();
+        for e in &self.events {
+            for m in &e.modules {
+                self.closure_into(m, &mut set);
+            }
+        }
+        set.sort();
+        set.dedup();
+        set
+    }
+
+    /// `name` after its dependencies (dependencies first, each once), as modprobe inserts.
+    pub fn load_order(&self, name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.closure_into(name, &mut out);
+        out
+    }
+
+    fn closure_into(&self, name: &str, out: &mut Vec<String>) {
+        let mut visiting = Vec::new();
+        self.closure_rec(name, out, &mut visiting);
+    }
+
+    /// Depth-first, dependencies first; a dependency cycle is cut where it closes.
+    fn closure_rec(&self, name: &str, out: &mut Vec<String>, visiting: &mut Vec<String>) {
+        if out.iter().any(|n| n == name) || visiting.iter().any(|n| n == name) {
+            return;
+        }
+        visiting.push(name.to_owned());
+        if let Some(m) = self.module(name) {
+            for d in &m.depends {
+                self.closure_rec(d, out, visiting);
+            }
+        }
+        visiting.pop();
+        if !out.iter().any(|n| n == name) {
+            out.push(name.to_owned());
+        }
+    }
+
+    /// The profile as committed: top level pretty, one module or event per line.
+    pub fn to_json(&self) -> String {
+        let line = |v: String| format!("    {v}");
+        let events: Vec<String> = self
+            .events
+            .iter()
+            .map(|e| line(serde_json::to_string(e).unwrap_or_default()))
+            .collect();
+        let modules: Vec<String> = self
+            .modules
+            .iter()
+            .map(|m| line(serde_json::to_string(m).unwrap_or_default()))
+            .collect();
+        format!(
+            "{{\n  \"name\": {},\n  \"tree\": {},\n  \"release\": {},\n  \"events\": [\n{}\n  ],\n  \"modules\": [\n{}\n  ]\n}}\n",
+            serde_json::Value::from(self.name.as_str()),
+            serde_json::Value::from(self.tree.as_str()),
+            serde_json::Value::from(self.release.as_str()),
+            events.join(",\n"),
+            modules.join(",\n"),
+        )
+    }
+}
+
+/// A machine type of kernel-loader §10.4: its CPU MODALIAS and what `init` of the cpufreq
+/// drivers returns on it (§10.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Machine {
+    /// Profile name.
+    pub name: &'static str,
+    /// `venVVVVfamFFFFmodMMMM`.
+    pub cpu_id: &'static str,
+    /// `X86_FEATURE_*` numbers that matter, 4 hex digits.
+    pub features: &'static [&'static str],
+    /// The errno of acpi_cpufreq/pcc_cpufreq `init` (EEXIST with intel_pstate active,
+    /// ENODEV without ACPI performance objects in a VM).
+    pub cpufreq_init_errno: &'static str,
+}
+
+/// The three machine types of §10.4: skx, skx-guest, epyc-guest.
+pub const MACHINES: [Machine; 3] = [
+    Machine {
+        name: "skylake-sp",
+        cpu_id: "ven0000fam0006mod0055",
+        features: &[
+            "0016", "007D", "0081", "0083", "0085", "0089", "0094", "0099", "009C", "0125", "01C0",
+            "01C6",
+        ],
+        cpufreq_init_errno: "EEXIST",
+    },
+    Machine {
+        name: "kvm-guest",
+        cpu_id: "ven0000fam0006mod0055",
+        features: &["0081", "0089", "0094", "0099", "009C", "0125"],
+        cpufreq_init_errno: "ENODEV",
+    },
+    Machine {
+        name: "epyc-guest",
+        cpu_id: "ven0002fam0019mod0001",
+        features: &[
+            "0081", "0089", "0094", "0099", "009C", "00FC", "0125", "013D",
+        ],
+        cpufreq_init_errno: "ENODEV",
+    },
+];
+
+/// Modules whose `init` fails when another cpufreq driver is registered (§10.5).
+pub const CPUFREQ_DRIVERS: [&str; 2] = ["acpi_cpufreq", "pcc_cpufreq"];
+
+/// Extra modules every profile carries for racer workloads (with their dependencies).
+pub const EXTRA_MODULES: [&str; 2] = ["xfs", "crc32c_generic"];
+
+impl Machine {
+    /// A machine type by profile name.
+    pub fn by_name(name: &str) -> Option<Machine> {
+        MACHINES.iter().copied().find(|m| m.name == name)
+    }
+
+    /// The CPU device's MODALIAS (`print_cpu_modalias`), identical on every CPU.
+    pub fn cpu_modalias(&self) -> String {
+        let mut s = format!("cpu:type:x86,{}:feature:", self.cpu_id);
+        for f in self.features {
+            s.push(',');
+            s.push_str(f);
+        }
+        s
+    }
+
+    /// The per-CPU uevent MODALIASes: the CPU device, and on trees whose ACPI processor
+    /// driver still binds cpufreq drivers by alias (≤ 6.3), the ACPI processor object.
+    pub fn modaliases(&self) -> Vec<String> {
+        vec![self.cpu_modalias(), "acpi:LNXCPU:".to_owned()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(depends_a: &str) -> String {
+        format!(
+            r#"{{"name":"t","tree":"6.1","release":"x","events":[{{"modalias":"m","modules":["a"]}}],
+            "modules":[
+              {{"name":"a","path":"a.ko","file_size":10,"image_size":10,"sig_trailer":0,"btf_size":0,"depends":[{depends_a}],"sections":[[6,10,16,0]]}},
+              {{"name":"b","path":"b.ko","file_size":10,"image_size":10,"sig_trailer":0,"btf_size":0,"depends":["a"],"sections":[]}}
+            ]}}"#
+        )
+    }
+
+    #[test]
+    fn bad_profiles_are_errors() {
+        let unknown = Profile::builtin("no-such").unwrap_err();
+        assert!(unknown.to_string().contains("unknown profile 'no-such'"));
+        assert!(unknown.to_string().contains("skylake-sp@6.1"));
+        assert!(matches!(
+            Profile::from_json("x", "{"),
+            Err(ProfileError::Parse(..))
+        ));
+        let missing = Profile::from_json("x", &tiny("\"zz\"")).unwrap_err();
+        assert!(missing
+            .to_string()
+            .contains("module 'zz' is not in the profile"));
+        let huge = tiny("").replace("\"file_size\":10", "\"file_size\":18446744073709551615");
+        assert!(Profile::from_json("x", &huge)
+            .unwrap_err()
+            .to_string()
+            .contains("1 GiB"));
+    }
+
+    #[test]
+    fn dependency_cycles_do_not_recurse_forever() {
+        let p = Profile::from_json("x", &tiny("\"b\"")).unwrap();
+        assert_eq!(p.load_order("a"), vec!["b".to_owned(), "a".to_owned()]);
+        assert_eq!(p.cpu_set(), vec!["a".to_owned(), "b".to_owned()]);
+    }
+
+    #[test]
+    fn builtin_profiles_round_trip_through_the_committed_format() {
+        for name in Profile::builtin_names() {
+            let p = Profile::builtin(name).unwrap();
+            assert_eq!(Profile::from_json(name, &p.to_json()).unwrap(), p, "{name}");
+            assert!(!p.events.is_empty() && p.module("xfs").is_some(), "{name}");
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The outcome matrix of kernel-loader §4.4, the stats.c bumps of §7.3 and module-area
+//! exhaustion, on xfs racers and storms.
+
+use modkit_sim::workload::{run, RacerCall, Report, Workload};
+use modkit_sim::{Config, Profile, Version};
+
+fn racer(n: u32, copies: bool, flags: u32) -> Workload {
+    Workload::Racer {
+        module: "xfs".into(),
+        n,
+        copies,
+        call: RacerCall::Finit(flags),
+        decompressed: false,
+        first_fails: false,
+        exec: None,
+        signal_at: None,
+    }
+}
+
+fn run_on(version: Version, profile: &Profile, w: &Workload) -> Report {
+    run(profile, Config::new(version, 4), w).expect("workload runs")
+}
+
+/// The 6.1 tree's profile with xfs's `init` failing with -ENODEV.
+fn failing_init() -> Profile {
+    let mut p = Profile::builtin("skylake-sp@6.1").unwrap();
+    p.modules
+        .iter_mut()
+        .find(|m| m.name == "xfs")
+        .unwrap()
+        .init_errno = Some("ENODEV".into());
+    p
+}
+
+fn count(r: &Report, errno: &str) -> u64 {
+    r.errnos.get(errno).copied().unwrap_or(0)
+}
+
+#[test]
+fn vanilla_6_1_waiters_retry_a_failing_load_themselves() {
+    let r = run_on(Version::V6_1_0, &failing_init(), &racer(8, false, 0));
+    assert_eq!(r.init_runs, 8, "every waiter loads (and fails) in turn");
+    assert_eq!(count(&r, "ENODEV"), 8);
+}
+
+#[test]
+fn stable_6_1_waiters_get_ebusy_when_init_fails() {
+    let r = run_on(Version::V6_1, &failing_init(), &racer(8, false, 0));
+    assert_eq!(count(&r, "ENODEV"), r.init_runs);
+    assert_eq!(count(&r, "EBUSY") + count(&r, "ENODEV"), 8);
+    assert!(count(&r, "EBUSY") >= 1);
+    assert_eq!(r.stats.failed_becoming, 0, "6.1 has no early check");
+}
+
+#[test]
+fn the_6_4_early_check_catches_duplicates_before_the_image() {
+    let p = Profile::builtin("skylake-sp@6.1").unwrap();
+    let r61 = run_on(Version::V6_1, &p, &racer(8, false, 0));
+    let r64 = run_on(Version::V6_4, &p, &racer(8, false, 0));
+    assert_eq!((r64.ok, count(&r64, "EEXIST")), (1, 7));
+    assert!(
+        r64.layouts < r61.layouts,
+        "6.4 allocates fewer images than 6.1"
+    );
+    assert_eq!(r64.stats.failed_becoming + r64.stats.failed_load_modules, 7);
+    // 6.1's would-be counters: every duplicate is caught at add_unformed_module.
+    assert_eq!(r61.stats.failed_load_modules, 7);
+    assert_eq!(r61.stats.invalid_mod_bytes, 7 * 2 * 4_215_096);
+}
+
+#[test]
+fn idempotent_waiters_share_the_first_result() {
+    let p = failing_init();
+    let r = run_on(Version::V6_12, &p, &racer(8, false, 0));
+    assert_eq!((count(&r, "ENODEV"), r.init_runs), (8, 1));
+    assert_eq!(
+        r.stats.dup_failed.len(),
+        0,
+        "idempotent waiters are not counted"
+    );
+    let ok = run_on(
+        Version::V6_5,
+        &Profile::builtin("skylake-sp@6.1").unwrap(),
+        &racer(8, false, 0),
+    );
+    assert_eq!(ok.ok, 8);
+}
+
+#[test]
+fn distinct_inodes_fall_back_to_the_6_4_path_with_the_residual_race() {
+    let p = Profile::builtin("skylake-sp@6.12").unwrap();
+    let r = run_on(Version::V6_12, &p, &racer(4, true, 4));
+    assert_eq!((r.ok, count(&r, "EEXIST")), (1, 3));
+    assert_eq!(
+        r.layouts, 2,
+        "one duplicate passed L4 before the first reached L6"
+    );
+    let dup = &r.stats.dup_failed[0];
+    assert_eq!(
+        (dup.name.as_str(), dup.count, dup.becoming, dup.load),
+        ("xfs", 3, true, true)
+    );
+    let text = r.stats.render();
+    assert!(text.contains(&format!(
+        "{:>25}\t{:>15}\t{:>25}\n",
+        "xfs", 3, "Becoming & Load"
+    )));
+    assert!(text.starts_with("         Mods ever loaded\t1\n"));
+}
+
+#[test]
+fn exclusive_read_of_6_4_rc4_fails_concurrent_readers_with_etxtbsy() {
+    let p = Profile::builtin("skylake-sp@6.1").unwrap();
+    let r = run_on(Version::V6_4Rc4, &p, &racer(8, false, 0));
+    assert!(count(&r, "ETXTBSY") > 0);
+    assert_eq!(r.stats.failed_kreads, count(&r, "ETXTBSY"));
+    let distinct = run_on(Version::V6_4Rc4, &p, &racer(8, true, 0));
+    assert_eq!(count(&distinct, "ETXTBSY"), 0, "copies are other inodes");
+}
+
+#[test]
+fn compressed_files_need_flag_4_and_a_decompressing_kernel() {
+    let p = Profile::builtin("skylake-sp@6.12").unwrap();
+    let r = run_on(Version::V6_12, &p, &racer(1, false, 0));
+    assert_eq!(count(&r, "ENOEXEC"), 1, "Invalid ELF header magic");
+    let r = run_on(Version::V6_1, &p, &racer(1, false, 4));
+    assert_eq!(count(&r, "EOPNOTSUPP"), 1);
+}
+
+#[test]
+fn the_page_list_proposal_keeps_duplicates_out_of_vmalloc() {
+    let p = Profile::builtin("skylake-sp@6.12").unwrap();
+    let r12 = run_on(Version::V6_12, &p, &racer(16, true, 4));
+    let rpl = run_on(Version::PageList, &p, &racer(16, true, 4));
+    assert_eq!((rpl.ok, count(&rpl, "EEXIST")), (1, 15));
+    // The compressed read buffers are pages now; only the xz dictionaries stay vmalloc.
+    let c = modkit_sim::memory::vmalloc_pages(p.module("xfs").unwrap().file_size) * 4;
+    assert_eq!(
+        rpl.peak_vmalloc_delta_kb,
+        r12.peak_vmalloc_delta_kb - 16 * c
+    );
+    assert_eq!(rpl.peak_vmalloc_delta_kb, 16 * 1024);
+}
+
+#[test]
+fn kread_dedup_removes_the_duplicate_reads() {
+    let p = Profile::builtin("skylake-sp@6.1").unwrap();
+    let r = run_on(Version::KreadDedup, &p, &racer(16, false, 0));
+    let r64 = run_on(Version::V6_4, &p, &racer(16, false, 0));
+    let r612 = run_on(Version::V6_12, &p, &racer(16, false, 0));
+    assert_eq!(
+        (r.ok, count(&r, "EEXIST")),
+        (1, 15),
+        "waiters see the module LIVE"
+    );
+    assert_eq!(
+        r.peak_vmalloc_delta_kb, r612.peak_vmalloc_delta_kb,
+        "one read buffer, one image"
+    );
+    assert!(r64.peak_vmalloc_delta_kb > 10 * r.peak_vmalloc_delta_kb);
+}
+
+#[test]
+fn the_rox_cache_carves_text_from_2_mib_blocks() {
+    let p = Profile::builtin("skylake-sp@6.12").unwrap();
+    // libcrc32c (preloaded) populated a block; xfs's text is carved from it.
+    let r = run_on(Version::V6_15, &p, &racer(1, false, 4));
+    let r12 = run_on(Version::V6_12, &p, &racer(1, false, 4));
+    assert!(r.peak_vmalloc_delta_kb < r12.peak_vmalloc_delta_kb);
+    assert!(r.direct_map_splits <= r12.direct_map_splits);
+    // Without a warm cache the first text costs a whole 2 MiB block.
+    let mut cold = Config::new(Version::V6_15, 4);
+    cold.rox_enabled = true;
+    let first = run(
+        &p,
+        cold,
+        &Workload::Racer {
+            module: "libcrc32c".into(),
+            n: 1,
+            copies: false,
+            call: RacerCall::Finit(4),
+            decompressed: false,
+            first_fails: false,
+            exec: None,
+            signal_at: None,
+        },
+    )
+    .unwrap();
+    assert!(first.peak_vmalloc_delta_kb >= 2048);
+}
+
+#[test]
+fn an_exhausted_module_area_fails_loads_with_enomem() {
+    let p = Profile::builtin("skylake-sp@6.1").unwrap();
+    let mut cfg = Config::new(Version::V6_1, 4);
+    cfg.kaslr = true;
+    let big = Workload::Racer {
+        module: "xfs".into(),
+        n: 600,
+        copies: false,
+        call: RacerCall::Finit(0),
+        decompressed: false,
+        first_fails: false,
+        exec: None,
+        signal_at: None,
+    };
+    cfg.timing.stagger_ns = 10_000;
+    let r = run(&p, cfg, &big).unwrap();
+    assert!(r.enomem > 0, "600 × 2.4 MiB images exceed 1008 MiB");
+    assert_eq!(count(&r, "ENOMEM"), r.enomem);
+    assert!(r.peak_module_area_bytes <= r.module_area_capacity);
+    assert_eq!(r.ok, 1);
+}
+
+#[test]
+fn coldplug_of_a_big_machine_duplicates_on_6_1_and_not_on_6_12() {
+    let p = Profile::builtin("skylake-sp@6.1").unwrap();
+    let storm = Workload::Coldplug {
+        userspace: modkit_sim::workload::Userspace::Kmod30,
+    };
+    let r61 = run(&p, Config::new(Version::V6_1, 64), &storm).unwrap();
+    let r612 = run(&p, Config::new(Version::V6_12, 64), &storm).unwrap();
+    assert!(r61.stats.wasted_bytes() > 10 * r612.stats.wasted_bytes());
+    assert!(r61.peak_vmalloc_delta_kb > 10 * r612.peak_vmalloc_delta_kb);
+    // acpi_cpufreq's init fails (intel_pstate), so every CPU event loads it again.
+    let acpi = &r61.per_module["acpi_cpufreq"];
+    assert!(acpi.get("EEXIST").copied().unwrap_or(0) > 0);
+}
+
+fn signalled(version: Version, profile: &str, flags: u32) -> Report {
+    let p = Profile::builtin(profile).unwrap();
+    let w = Workload::Racer {
+        module: "xfs".into(),
+        n: 4,
+        copies: false,
+        call: RacerCall::Finit(flags),
+        decompressed: false,
+        first_fails: false,
+        exec: None,
+        // 70 ms: every duplicate is asleep, the first loader is still loading.
+        signal_at: Some(70_000_000),
+    };
+    run(&p, Config::new(version, 4), &w).unwrap()
+}
+
+#[test]
+fn a_signal_wakes_sleeping_duplicates_per_version() {
+    for v in [Version::V6_1, Version::V6_4] {
+        let r = signalled(v, "skylake-sp@6.1", 0);
+        assert_eq!((r.ok, count(&r, "ERESTARTSYS")), (1, 3), "{v}");
+        assert!(
+            r.stats.dup_failed.is_empty(),
+            "{v}: no try_add_failed_module on the signal path"
+        );
+    }
+    let r = signalled(Version::V6_5, "skylake-sp@6.12", 4);
+    assert_eq!(r.ok, 4, "6.5-6.10: the idempotent wait is uninterruptible");
+    let r = signalled(Version::V6_12, "skylake-sp@6.12", 4);
+    assert_eq!((r.ok, count(&r, "EINTR")), (1, 3), "6.11+: -EINTR");
+}

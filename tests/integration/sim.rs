@@ -1,0 +1,283 @@
+//! `modkit sim` and `modkit sizes` through the binary: storms, stats text, JSON, bad
+//! input (unknown version or profile, a profile that does not parse, a tree without
+//! modules), and, on the real Debian trees, that regenerating the committed profiles gives
+//! the same bytes and that the tree-wide layout ratios are the spec's.
+
+use modkit_tests::{modkit, scratch, trees, workspace_root};
+use std::process::Output;
+
+fn run(test: &str, tool: &str, args: &[&str]) -> Option<Output> {
+    Some(
+        modkit(test, tool)?
+            .args(args)
+            .output()
+            .expect("modkit runs"),
+    )
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn storm_prints_the_debugfs_stats_of_the_kernel() {
+    let Some(out) = run(
+        "sim_storm_stats",
+        "sim",
+        &[
+            "storm",
+            "--kernel",
+            "6.4",
+            "--cpus",
+            "16",
+            "--profile",
+            "kvm-guest",
+            "--stats",
+        ],
+    ) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let first: Vec<&str> = stdout.lines().take(2).collect();
+    assert_eq!(first[1], "     Mods failed on kread\t0");
+    assert!(first[0].starts_with("         Mods ever loaded\t"));
+    assert!(stdout.contains("Duplicate failed modules:\n"));
+    assert!(stdout.contains(&format!(
+        "{:>25}\t{:>15}\t{:>25}\n",
+        "Module-name", "How-many-times", "Reason"
+    )));
+}
+
+#[test]
+fn storm_json_carries_the_report() {
+    let Some(out) = run(
+        "sim_storm_json",
+        "sim",
+        &[
+            "storm",
+            "--kernel",
+            "6.12",
+            "--cpus",
+            "8",
+            "--profile",
+            "epyc-guest@6.12",
+            "--json",
+        ],
+    ) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["version"], "6.12");
+    assert_eq!(v["profile"], "epyc-guest@6.12");
+    assert!(v["peak_vmalloc_delta_kb"].as_u64().is_some());
+    assert!(v["stats_text"]
+        .as_str()
+        .is_some_and(|s| s.contains("Virtual mem wasted bytes")));
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["storm", "--kernel", "5.4", "--profile", "kvm-guest"],
+            "unknown kernel version '5.4'",
+        ),
+        (
+            &["storm", "--kernel", "6.1", "--profile", "no-such-box"],
+            "unknown profile 'no-such-box'",
+        ),
+        (
+            &["storm", "--kernel", "6.1", "--cpus", "many"],
+            "--cpus: 'many' is not a number",
+        ),
+        (
+            &["sweep", "--kernels", "6.1,7.0"],
+            "unknown kernel version '7.0'",
+        ),
+    ];
+    for (args, message) in cases {
+        let Some(out) = run("sim_bad_input", "sim", args) else {
+            return;
+        };
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(
+            text(&out.stderr).contains(message),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).contains("panicked"));
+    }
+    let dir = scratch("sim_bad_profile");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"name\": \"x\", \"modules\": [").unwrap();
+    let Some(out) = run(
+        "sim_bad_input",
+        "sim",
+        &[
+            "storm",
+            "--kernel",
+            "6.1",
+            "--profile",
+            bad.to_str().unwrap(),
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("bad.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    let empty = dir.join("lib/modules/1.0");
+    std::fs::create_dir_all(&empty).unwrap();
+    let Some(out) = run("sim_bad_input", "sizes", &[dir.to_str().unwrap()]) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("a tree without modules"));
+    let Some(out) = run(
+        "sim_bad_input",
+        "sim",
+        &[
+            "profile",
+            "--tree",
+            dir.to_str().unwrap(),
+            "--name",
+            "kvm-guest",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no modules in this tree"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn validate_reproduces_the_reference_tables() {
+    let Some(out) = run("sim_validate", "sim", &["validate"]) else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("| testbed.md §7.2 | 6.1 | finit | xfs | 8 | same | ok=1, EEXIST=7 | ok=1, EEXIST=7 | 52000 | 52000 |"));
+}
+
+#[test]
+fn sweep_writes_json_svg_and_png() {
+    let dir = scratch("sim_sweep");
+    let Some(out) = run(
+        "sim_sweep",
+        "sim",
+        &[
+            "sweep",
+            "--profile",
+            "epyc-guest",
+            "--kernels",
+            "6.1,6.12",
+            "--cpus",
+            "1,8,32",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+    ) else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("a=6.1  b=6.12"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(json["points"].as_array().map(Vec::len), Some(6));
+    assert!(std::fs::read_to_string(dir.join("sweep.svg"))
+        .unwrap()
+        .contains("<svg"));
+    assert!(std::fs::read(dir.join("sweep.png"))
+        .unwrap()
+        .starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn committed_profiles_regenerate_byte_for_byte() {
+    let Some(trees) = trees("sim_profiles_regenerate") else {
+        return;
+    };
+    let profiles = workspace_root().join("crates/sim/profiles");
+    for tree in trees {
+        for machine in ["skylake-sp", "kvm-guest", "epyc-guest"] {
+            let series: String = tree
+                .version
+                .split('.')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(".");
+            let committed = profiles.join(format!("{machine}@{series}.json"));
+            let Ok(expected) = std::fs::read_to_string(&committed) else {
+                continue;
+            };
+            if !expected.contains(&format!("\"release\": \"{}\"", tree.version)) {
+                eprintln!(
+                    "note: {committed:?} comes from another release than {}",
+                    tree.version
+                );
+                continue;
+            }
+            let root = tree.root.to_str().unwrap();
+            let Some(out) = run(
+                "sim_profiles_regenerate",
+                "sim",
+                &[
+                    "profile",
+                    "--tree",
+                    root,
+                    "--version",
+                    &tree.version,
+                    "--name",
+                    machine,
+                ],
+            ) else {
+                return;
+            };
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            assert!(
+                text(&out.stdout) == expected,
+                "{committed:?} differs from a regeneration from {root}"
+            );
+        }
+    }
+}
+
+#[test]
+fn tree_wide_layout_ratios_are_the_spec_s() {
+    let Some(trees) = trees("sim_sizes_ratios") else {
+        return;
+    };
+    for tree in trees {
+        let root = tree.root.to_str().unwrap();
+        let Some(out) = run(
+            "sim_sizes_ratios",
+            "sizes",
+            &[root, "--version", &tree.version, "--json"],
+        ) else {
+            return;
+        };
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let r = |k: &str| (v[k].as_f64().unwrap() * 100.0).round() / 100.0;
+        // kernel-loader §5.4: Σlayout/Σlen 0.71 (6.1) and 0.61 (6.12); medians 1.01 / 0.77.
+        if tree.version.starts_with("6.1.") {
+            assert_eq!((r("ratio_6_1"), r("median_ratio_6_1")), (0.71, 1.01));
+        } else if tree.version.starts_with("6.12.") {
+            assert_eq!((r("ratio_6_4"), r("median_ratio_6_4")), (0.61, 0.77));
+        }
+    }
+}
