@@ -19,6 +19,11 @@ fn reproduces_the_recorded_testbed_runs_when_present() {
         return;
     };
     let records = parse_results(&text).expect("testbed/results.json parses");
+    assert!(
+        records.len() >= 40,
+        "the campaign's xfs storms are all read"
+    );
     let outcome = validate(&records);
+    println!("{}", outcome.table());
     assert_eq!(outcome.failures(), 0, "rows differ:\n{}", outcome.table());
 }

@@ -273,6 +273,7 @@ fn run_steps(assets: &Assets, steps: &[Step], smp: usize) -> Result<Vec<Value>> 
         })
         .collect();
     let mut records = Vec::new();
+    let mut retried = std::collections::BTreeSet::new();
     let mut start = 0;
     while start < steps.len() {
         let batch = &steps[start..];
@@ -302,12 +303,20 @@ fn run_steps(assets: &Assets, steps: &[Step], smp: usize) -> Result<Vec<Value>> 
             "xtask: vm: boot took {:.1} s",
             console.elapsed.as_secs_f64()
         );
-        let (got, next) = record::collect(assets, batch, &console, smp);
-        records.extend(got);
-        match next {
-            Some(skip_to) => start += skip_to,
-            None => break,
+        let (mut got, hung) = record::collect(assets, batch, &console, smp);
+        let Some(hung) = hung else {
+            records.extend(got);
+            break;
+        };
+        // A hung step is tried once more in a fresh boot (a TCG guest can stall); a second
+        // hang is final and the boot after it resumes with the next step.
+        let step = start + hung;
+        let retry = retried.insert(step);
+        if let Some(last) = got.last_mut() {
+            last["retried"] = serde_json::json!(retry);
         }
+        records.extend(got);
+        start = if retry { step } else { step + 1 };
     }
     Ok(records)
 }

@@ -71,7 +71,7 @@ fn merge_result(record: &mut Map<String, Value>, result: &Value) {
     }
 }
 
-/// The records of one boot's steps, and where the next boot starts (after a hung step).
+/// The records of one boot's steps, and the step that hung (the caller reboots from it).
 pub fn collect(
     assets: &Assets,
     batch: &[Step],
@@ -110,8 +110,7 @@ pub fn collect(
         );
         records.push(Value::Object(record));
         if hung_here {
-            let next = i + 1;
-            return (records, (next < batch.len()).then_some(next));
+            return (records, Some(i));
         }
     }
     (records, None)
@@ -211,7 +210,7 @@ mod tests {
     }
 
     #[test]
-    fn a_hung_step_is_a_timeout_record_and_the_next_boot_resumes_after_it() {
+    fn a_hung_step_is_a_timeout_record() {
         let console = Console {
             lines: vec![
                 "\u{1b}[2JIDENT {\"release\":\"6.1.0-56-amd64\",\"cpu_modalias\":\"cpu:x\"}".into(),
@@ -223,8 +222,8 @@ mod tests {
             elapsed: Duration::from_secs(1),
         };
         let steps = [storm(1), storm(4), storm(8)];
-        let (records, next) = collect(&assets(), &steps, &console, 4);
-        assert_eq!(next, Some(2));
+        let (records, hung) = collect(&assets(), &steps, &console, 4);
+        assert_eq!(hung, Some(1));
         assert_eq!(records.len(), 2);
         assert_eq!(records[0]["kernel"], "6.1.0-56-amd64");
         assert_eq!(records[0]["ok"], 1);
