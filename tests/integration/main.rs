@@ -10,6 +10,7 @@ mod modinfo;
 mod modprobe;
 mod modprobe_synth;
 mod shared_context;
+mod shared_model;
 mod sim;
 mod synthetic;
 mod testbed;

@@ -13,9 +13,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-const VERSION: &str = "6.6.6-shared";
+pub const VERSION: &str = "6.6.6-shared";
 /// Modules of the fixture: a diamond (top → left, right → base) and a lone one.
-const MODULES: &[&str] = &["base", "left", "right", "top", "lone"];
+pub const MODULES: &[&str] = &["base", "left", "right", "top", "lone"];
 
 fn module(name: &str) -> ModuleBuilder {
     ModuleBuilder::new()
@@ -25,12 +25,17 @@ fn module(name: &str) -> ModuleBuilder {
         .export(&format!("{name}_fn"), 0x100)
 }
 
-/// The fixture root with kmod's indexes; `None` (skipped) without kmod's depmod or modkit.
+/// The fixture root with kmod's indexes and modkit; `None` (skipped) without either.
 fn fixture(test: &str) -> Option<(PathBuf, PathBuf)> {
     let Some(bin) = modkit_bin() else {
         modkit_tests::skip(test, "no modkit binary (MODKIT_BIN)");
         return None;
     };
+    Some((fixture_tree(test)?, bin))
+}
+
+/// The fixture root with kmod's indexes; `None` (skipped) without kmod's depmod.
+pub fn fixture_tree(test: &str) -> Option<PathBuf> {
     if !Path::new(KMOD_DEPMOD).exists() {
         modkit_tests::skip(test, "no kmod depmod");
         return None;
@@ -64,7 +69,7 @@ fn fixture(test: &str) -> Option<(PathBuf, PathBuf)> {
         .output()
         .unwrap();
     assert!(dir.join("modules.dep.bin").exists(), "{out:?}");
-    Some((root, bin))
+    Some(root)
 }
 
 /// A fresh stand-in kernel and run directory under `root`, insertions taking `delay_ms`.
