@@ -1,6 +1,9 @@
 //! `cargo xtask demo`: the first command on a fresh machine. Fetches the Debian 6.1 and 6.12
 //! trees, builds `modkit` in release, runs `modkit depmod` on a scratch copy of each tree and
-//! `modkit modinfo` on a few interesting modules (xfs, built-in ipv6 and unix), printing what it did and how long it took.
+//! `modkit modinfo` on a few interesting modules (xfs, built-in ipv6 and unix), then the main
+//! job: `modkit sim sweep`, the kernel memory duplicate loads cost per kernel version from 1
+//! to 512 CPUs (table, terminal plot, JSON, SVG and PNG); printing what it did and how long
+//! it took.
 
 use crate::util::{self, Result, Tree};
 use std::path::Path;
@@ -31,6 +34,11 @@ pub fn run(_args: Args) -> Result {
     for tree in &trees {
         demo_tree(&bin, tree)?;
     }
+    // The main job: what duplicate loads cost, per kernel version, from 1 to 512 CPUs.
+    let out = util::target_dir().join("sweep");
+    let out_arg = out.to_string_lossy().into_owned();
+    show(&bin, &["sim", "sweep", "--out", &out_arg])?;
+    println!("    tables, JSON and SVG/PNG plots in {}", out.display());
     println!(
         "\nxtask: demo done in {:.1} s",
         started.elapsed().as_secs_f64()
