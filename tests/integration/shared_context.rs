@@ -365,7 +365,7 @@ fn an_unprivileged_user_cannot_claim() {
         .status();
     let _ = Command::new("chmod")
         .args(["-R", "a+rX"])
-        .arg(&root.join("lib"))
+        .arg(root.join("lib"))
         .status();
     let out = Command::new("/usr/bin/setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])

@@ -989,7 +989,7 @@ impl Engine {
         self.loaders[l].step = Step::Done;
         self.loaders[l].result = Some(result);
         let m = self.loaders[l].module;
-        if result.is_err() || !self.records[m].as_ref().is_some_and(|r| r.owner == l) {
+        if result.is_err() || self.records[m].as_ref().is_none_or(|r| r.owner != l) {
             self.counters.wasted_alloc_bytes += self.loaders[l].allocated_bytes;
         }
         if let Some(inode) = self.loaders[l].idem {
