@@ -129,6 +129,17 @@ pub fn shared_context() -> Result<Option<modkit_loader::shared::Shared>, String>
     Ok(Some(shared))
 }
 
+/// `loader` inserting through the shared loading context when it applies
+/// ([`shared_context`]); `Err` with the message when the run directory is refused.
+pub fn with_shared_context<K: modkit_sys::Kernel>(
+    loader: modkit_loader::Loader<K>,
+) -> Result<modkit_loader::Loader<K>, String> {
+    Ok(match shared_context()? {
+        Some(shared) => loader.with_shared(shared),
+        None => loader,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,19 +79,18 @@ pub fn main(argv: &[Vec<u8>]) -> i32 {
         return 1;
     }
     let options = args[1..].join(&b' ');
-    let mut loader = Loader::new(
+    let loader = Loader::new(
         Database::open(system::path(&system::running_module_dir())),
         ModprobeConfig::default(),
         system::kernel(),
     );
-    match system::shared_context() {
-        Ok(Some(shared)) => loader = loader.with_shared(shared),
-        Ok(None) => {}
+    let loader = match system::with_shared_context(loader) {
+        Ok(loader) => loader,
         Err(message) => {
             log.log(Prio::Error, message.as_bytes());
             return 1;
         }
-    }
+    };
     let force = Force {
         modversion: force,
         vermagic: force,

@@ -750,14 +750,13 @@ pub fn main(argv: &[Vec<u8>]) -> i32 {
     let db = Database::open(system::path(&dir)).with_reader(map_index);
     let mut loader = Loader::new(db, config, system::kernel());
     if inserts(&s) {
-        match system::shared_context() {
-            Ok(Some(shared)) => loader = loader.with_shared(shared),
-            Ok(None) => {}
+        loader = match system::with_shared_context(loader) {
+            Ok(loader) => loader,
             Err(message) => {
                 log.log(Prio::Error, message.as_bytes());
                 return 1;
             }
-        }
+        };
     }
     let run = Run {
         s,
