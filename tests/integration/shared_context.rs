@@ -394,3 +394,57 @@ fn rustix_is_root() -> bool {
         m.uid() == 0
     })
 }
+
+/// `modkit stats` on a real Debian 6.1 tree: a claim record of xfs with three shared
+/// answers shows what they did not cost, by the model: three 6.1 duplicates of 6,500 KiB
+/// (read buffer and layout each), less on 6.4 (the read buffer only), nothing on 6.12
+/// (whose `finit_module` shares the first result itself).
+#[test]
+fn stats_show_what_the_shared_answers_did_not_cost() {
+    let test = "stats_show_what_the_shared_answers_did_not_cost";
+    let Some(bin) = modkit_bin() else {
+        return modkit_tests::skip(test, "no modkit binary (MODKIT_BIN)");
+    };
+    let Some(trees) = modkit_tests::trees::trees(test) else {
+        return;
+    };
+    let Some(tree) = trees.iter().find(|t| t.label == "6.1") else {
+        return modkit_tests::skip(test, "no 6.1 tree");
+    };
+    let indexed = modkit_tests::trees::kmod_indexed(tree);
+    let root = scratch(test);
+    let (proc_dir, run) = (root.join("proc"), root.join("run"));
+    std::fs::create_dir_all(proc_dir.join("sys/kernel")).unwrap();
+    std::fs::write(
+        proc_dir.join("sys/kernel/osrelease"),
+        format!("{}\n", tree.version),
+    )
+    .unwrap();
+    std::fs::create_dir_all(&run).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let record = "modkit-claim-1 seq=1 state=done errno=0 requests=4 insertions=1 shared=3\n";
+    std::fs::write(run.join("xfs.claim"), format!("{record:<160}")).unwrap();
+    let out = Command::new(&bin)
+        .args(["stats", "--json"])
+        .env("MODKIT_RUN_DIR", &run)
+        .env("MODKIT_PROC", &proc_dir)
+        .env("MODKIT_MODULE_DIRECTORY", indexed.root.join("lib/modules"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let xfs = &stats["modules"][0];
+    assert_eq!(
+        (&xfs["module"], &xfs["shared"]),
+        (&serde_json::json!("xfs"), &serde_json::json!(3))
+    );
+    let saved = &xfs["saved_kb_by_kernel"];
+    assert_eq!(saved["6.1"], 3 * 6500, "{stats}");
+    let on_6_4 = saved["6.4"].as_u64().unwrap();
+    assert!(
+        on_6_4 >= 3 * 4120 && on_6_4 < 3 * 6500,
+        "the read buffers only: {stats}"
+    );
+    assert_eq!(saved["6.12"], 0, "{stats}");
+}

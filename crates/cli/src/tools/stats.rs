@@ -1,9 +1,14 @@
 //! `modkit stats [--json]`: what the shared loading context did, per module: requests,
-//! insertions (kernel calls), and requests answered by another requester's outcome; and
-//! the kernel's own module statistics (`/sys/kernel/debug/modules/stats`, kernels with
+//! insertions (kernel calls), and requests answered by another requester's outcome, with
+//! the kernel memory those answers did not cost, per kernel version, by the kernel model
+//! (the `VmallocUsed` peak one more concurrent `finit_module` of the module's file adds:
+//! read buffers, and on kernels before 6.4 the whole layout); and the kernel's own module
+//! statistics (`/sys/kernel/debug/modules/stats`, kernels with
 //! `CONFIG_MODULE_STATS`), shown as they are and parsed.
 
 use crate::system;
+use modkit_sim::workload::{self, RacerCall, Workload};
+use modkit_sim::{Config, ModuleFacts, Profile, Version};
 use modkit_sys::{ClaimStats, RunDir};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -45,24 +50,107 @@ pub fn parse_kernel_stats(text: &str) -> Map<String, Value> {
     map
 }
 
+/// The kernel versions whose savings are shown.
+const VERSIONS: &[Version] = &[Version::V6_1, Version::V6_4, Version::V6_12];
+
+/// The model's cost, in KiB, of one duplicate `finit_module` of `facts` (the peak of two
+/// concurrent loads minus that of one) on `version`.
+fn duplicate_cost_kb(facts: &ModuleFacts, version: Version) -> Option<u64> {
+    let mut facts = facts.clone();
+    facts.depends.clear();
+    let profile = Profile {
+        name: "stats".into(),
+        tree: String::new(),
+        release: String::new(),
+        events: Vec::new(),
+        modules: vec![facts.clone()],
+    };
+    let peak = |n| {
+        let workload = Workload::Racer {
+            module: facts.name.clone(),
+            n,
+            copies: false,
+            call: RacerCall::Finit(if facts.compressed() { 4 } else { 0 }),
+            decompressed: false,
+            first_fails: false,
+            exec: None,
+            signal_at: None,
+        };
+        workload::run(&profile, Config::new(version, 4), &workload)
+            .ok()
+            .map(|r| r.peak_vmalloc_delta_kb)
+    };
+    Some(peak(2)?.saturating_sub(peak(1)?))
+}
+
+/// The module's facts from its file in the running kernel's module directory.
+fn module_facts(name: &str) -> Option<ModuleFacts> {
+    let dir = system::path(&system::running_module_dir());
+    let db = modkit_depmod::database::Database::open(&dir);
+    let line = db.dep_line(name.as_bytes())?;
+    let rel = String::from_utf8_lossy(&line.path).into_owned();
+    let path = if rel.starts_with('/') {
+        rel
+    } else {
+        format!("{}/{rel}", dir.display())
+    };
+    let bytes = std::fs::read(&path).ok()?;
+    ModuleFacts::from_file(&path, &bytes).ok()
+}
+
+/// Per version, the KiB the shared answers did not cost (`None`: module file not found).
+fn savings(name: &str, s: &ClaimStats) -> Option<Map<String, Value>> {
+    if s.shared == 0 {
+        return Some(Map::new());
+    }
+    let facts = module_facts(name)?;
+    Some(
+        VERSIONS
+            .iter()
+            .filter_map(|&v| {
+                Some((
+                    v.label().to_owned(),
+                    json!(duplicate_cost_kb(&facts, v)? * s.shared),
+                ))
+            })
+            .collect(),
+    )
+}
+
 fn module_row(name: &str, s: &ClaimStats) -> Value {
     json!({
         "module": name,
         "requests": s.requests,
         "insertions": s.insertions,
         "shared": s.shared,
+        "saved_kb_by_kernel": savings(name, s),
     })
+}
+
+fn saved_text(name: &str, s: &ClaimStats) -> String {
+    match savings(name, s) {
+        None => "(module file not found)".to_owned(),
+        Some(m) if m.is_empty() => String::new(),
+        Some(m) => m
+            .iter()
+            .map(|(v, kb)| format!("{v}: {kb} KiB"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 fn text_report(modules: &[(String, ClaimStats)], kernel: Option<&str>) -> String {
     let mut out = format!(
-        "{:<24} {:>9} {:>11} {:>7}\n",
-        "Module", "requests", "insertions", "shared"
+        "{:<24} {:>9} {:>11} {:>7}  {}\n",
+        "Module", "requests", "insertions", "shared", "not costed by the shared answers (model)"
     );
     for (name, s) in modules {
         out.push_str(&format!(
-            "{name:<24} {:>9} {:>11} {:>7}\n",
-            s.requests, s.insertions, s.shared
+            "{name:<24} {:>9} {:>11} {:>7}  {}\n",
+            s.requests,
+            s.insertions,
+            s.shared,
+            saved_text(name, s)
         ));
     }
     let total: ClaimStats = modules.iter().fold(ClaimStats::default(), |mut t, (_, s)| {
