@@ -1,5 +1,8 @@
-//! Probes at once: `modprobe -a A B C`, or an alias naming several modules, runs its probes
-//! on a pool of threads under a concurrency limit. Each probe still walks its own module's
+//! Probes at once: `modprobe -a A B C` runs its probes on a pool of threads under a
+//! concurrency limit. (An alias naming several modules, a CPU modalias at udev coldplug,
+//! is probed in one thread: there every CPU's modprobe asks for the same set, the shared
+//! loading context already spreads the work over the processes, and every extra thread
+//! would cost each of them a kernel stack.) Each probe still walks its own module's
 //! probe list in order (dependencies first); shared dependencies are inserted once because
 //! every insertion goes through the shared loading context, where a second probe needing
 //! the same module waits for the first one's outcome instead of inserting it again. A
@@ -22,6 +25,10 @@ pub fn jobs() -> usize {
 
 /// `f` over every item on at most `limit` threads; the results in item order.
 pub fn run<T: Sync, R: Send>(items: &[T], limit: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 || limit <= 1 {
+        // No thread for nothing to share: each one costs a kernel stack.
+        return items.iter().map(f).collect();
+    }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|scope| {

@@ -488,8 +488,8 @@ impl Run {
         self.loader.shared.is_some() && !self.showing() && self.loader.config.installs.is_empty()
     }
 
-    /// `modprobe -a` and multi-module aliases through the shared loading context: the
-    /// names are looked up in order, every resolved module is probed by a pool of
+    /// `modprobe -a A B …` through the shared loading context: the names are looked up in
+    /// order, every resolved module is probed by a pool of
     /// [`parallel::jobs`] threads, and the messages are given in argument order.
     fn insert_parallel(&self, requests: &[(Vec<u8>, Vec<u8>)]) -> Result<bool, Fatal> {
         let resolved: Vec<Vec<Module>> = requests
@@ -516,17 +516,20 @@ impl Run {
                 ok = false;
                 continue;
             }
+            // As kmod: an argument's status is its last module's.
+            let mut last_ok = true;
             for m in modules {
                 let Some((events, result)) = outcomes.next() else {
                     break;
                 };
                 events.into_iter().for_each(|e| self.event(e));
+                last_ok = result.is_ok();
                 if let Err(errno) = result {
                     let text = Text::CouldNotInsert(&m.name, errno.raw_os_error()).render();
                     self.log.log(Prio::Error, &text);
-                    ok = false;
                 }
             }
+            ok &= last_ok;
         }
         Ok(ok)
     }
@@ -802,11 +805,9 @@ fn dispatch(run: &Run, args: &[Vec<u8>]) -> Result<bool, Fatal> {
         }
         return Ok(ok);
     }
-    if run.parallel() {
-        let requests: Vec<(Vec<u8>, Vec<u8>)> = match s.all {
-            true => args.iter().map(|a| (a.clone(), Vec::new())).collect(),
-            false => vec![(args[0].clone(), join_parameters(&args[1..]))],
-        };
+    if s.all && args.len() > 1 && run.parallel() {
+        let requests: Vec<(Vec<u8>, Vec<u8>)> =
+            args.iter().map(|a| (a.clone(), Vec::new())).collect();
         return run.insert_parallel(&requests);
     }
     if s.all {
