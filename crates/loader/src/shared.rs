@@ -98,11 +98,12 @@ impl<K: Kernel> Loader<K> {
                 (insert(), Via::Unshared)
             }
             Ok(Ticket::Claimant(claim)) => {
+                // Only the kernel's own module states: a sysfs directory without
+                // `initstate` (built-in, or another kernel's tree) is inserted as kmod
+                // inserts it, and the kernel answers for it.
                 if matches!(
                     self.kernel.initstate(name),
-                    Ok(Some(
-                        InitState::Live | InitState::Coming | InitState::Builtin
-                    ))
+                    Ok(Some(InitState::Live | InitState::Coming))
                 ) {
                     let _ = claim.publish(Outcome::Loaded, false);
                     return (Err(Errno::EXIST), Via::AlreadyLoaded);

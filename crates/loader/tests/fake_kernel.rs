@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -105,6 +105,8 @@ impl Kernel for Fake {
         let mut bytes = Vec::new();
         let mut f = file.try_clone().unwrap();
         f.read_to_end(&mut bytes).unwrap();
+        // The kernel reads at offsets of its own: the caller's file offset is unchanged.
+        f.rewind().unwrap();
         let image = modkit_elf::decompress(&bytes).unwrap();
         let (name, _) = modinfo_name(&image);
         let call = Call::Finit {
@@ -736,4 +738,33 @@ fn wait_gives_up_at_the_deadline() {
             ..
         })
     ));
+}
+
+#[test]
+fn a_sysfs_directory_without_initstate_is_inserted_as_kmod_does() {
+    // /sys/module/NAME without `initstate` (a built-in of the running kernel, or a kernel
+    // that is not the tree's): libkmod reads it as coming, not in the kernel, and inserts;
+    // the shared context must not answer for the kernel.
+    let t = Tree::new();
+    let k = Fake::default().with(|s| {
+        s.states.insert("mid".into(), InitState::Builtin);
+        s.fail.insert("mid".into(), Errno::NOSYS);
+    });
+    let run = tempfile::tempdir().unwrap();
+    let shared = modkit_loader::shared::Shared::open(run.path().join("run")).unwrap();
+    let l = t.loader("", k).with_shared(shared);
+    let r = l.probe(&one(&l, "top"), b"", ProbeOptions::default(), &mut |_| {});
+    assert_eq!(r, Err(Errno::NOSYS));
+    let tried: Vec<String> = l
+        .kernel
+        .calls()
+        .iter()
+        .map(|c| match c {
+            Call::Finit { name, .. } | Call::Init { name, .. } | Call::Delete { name, .. } => {
+                name.clone()
+            }
+        })
+        .collect();
+    // finit_module, then init_module after ENOSYS, as libkmod; nothing after the failure.
+    assert_eq!(tried, vec!["base", "mid", "mid"]);
 }
