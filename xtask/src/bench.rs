@@ -3,7 +3,8 @@
 //! modinfo over every module (the same batches of paths for both), and, once modkit has its
 //! modprobe, `modprobe --show-depends` over 100 real aliases and 50 dry runs (`-n -v`) of
 //! the module with the longest dependency list. Tools alternate run by
-//! run; wall time comes from the clock, peak RSS from `/usr/bin/time -f %M`. Prints a
+//! run; wall time comes from the clock around processes spawned directly, peak RSS from
+//! `/usr/bin/time -f %M` in the warm-up run. Prints a
 //! Markdown table; `--write` records it in docs/benchmarks.md with the machine and versions.
 
 use crate::util::{self, Result, Tree};
@@ -248,34 +249,48 @@ fn module_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// One warm-up run, then `runs` timed runs alternating kmod and modkit.
+/// One warm-up run under /usr/bin/time (its peak RSS is the tool's), then `runs` timed runs
+/// alternating kmod and modkit, each process spawned directly so that the wall time is the
+/// tool's alone (a /usr/bin/time around every invocation would add one more exec to each,
+/// a constant that hides the tools' difference in the short modprobe runs).
 fn measure(task: &mut Task, runs: usize) -> Result {
     println!(
         "xtask: bench {} on {} ({} runs)",
         task.name, task.tree.label, runs
     );
-    for tool in 0..2 {
-        run_once(&task.invocations[tool])?;
+    let mut rss = [0; 2];
+    for (tool, rss) in rss.iter_mut().enumerate() {
+        *rss = run_once(&task.invocations[tool], true)?.rss_kib;
     }
     for _ in 0..runs {
-        for tool in 0..2 {
-            let sample = run_once(&task.invocations[tool])?;
-            task.samples[tool].push(sample);
+        for (tool, &rss_kib) in rss.iter().enumerate() {
+            let wall = run_once(&task.invocations[tool], false)?.wall;
+            task.samples[tool].push(Sample { wall, rss_kib });
         }
     }
     Ok(())
 }
 
-/// Runs every invocation of one run under /usr/bin/time: total wall, highest peak RSS.
-fn run_once(invocations: &[Vec<String>]) -> Result<Sample> {
+/// Runs every invocation of one run: total wall; with `peak_rss`, each under /usr/bin/time
+/// and the highest peak RSS.
+fn run_once(invocations: &[Vec<String>], peak_rss: bool) -> Result<Sample> {
     let report = util::target_dir().join("bench/time.out");
     let started = Instant::now();
     let mut rss_kib = 0;
     for argv in invocations {
-        let status = Command::new(TIME)
-            .args(["-f", "%e %M", "-o"])
-            .arg(&report)
-            .args(argv)
+        let mut command = match peak_rss {
+            true => {
+                let mut c = Command::new(TIME);
+                c.args(["-f", "%e %M", "-o"]).arg(&report).args(argv);
+                c
+            }
+            false => {
+                let mut c = Command::new(&argv[0]);
+                c.args(&argv[1..]);
+                c
+            }
+        };
+        let status = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()?;
@@ -284,13 +299,15 @@ fn run_once(invocations: &[Vec<String>]) -> Result<Sample> {
                 format!("{} … failed: {status}", argv[..2.min(argv.len())].join(" ")).into(),
             );
         }
-        let text = std::fs::read_to_string(&report)?;
-        let rss = text
-            .split_whitespace()
-            .last()
-            .and_then(|w| w.parse().ok())
-            .unwrap_or(0);
-        rss_kib = rss_kib.max(rss);
+        if peak_rss {
+            let text = std::fs::read_to_string(&report)?;
+            let rss = text
+                .split_whitespace()
+                .last()
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(0);
+            rss_kib = rss_kib.max(rss);
+        }
     }
     Ok(Sample {
         wall: started.elapsed().as_secs_f64(),
@@ -298,7 +315,7 @@ fn run_once(invocations: &[Vec<String>]) -> Result<Sample> {
     })
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n == 0 {
@@ -366,7 +383,7 @@ fn document(args: &Args, trees: &[Tree], table: &str) -> Result<String> {
     if args.runs < 5 {
         doc.push_str("**Smoke run** (fewer than 5 runs per tool): indicative only. Regenerate with `cargo xtask bench --write` on a quiet machine.\n\n");
     }
-    doc.push_str("Method: one untimed warm-up run of each tool, then the runs alternate kmod and modkit. depmod runs on a hardlinked copy of each tree with a warm page cache; modkit writes the post-order layout (`--index-layout=post-order`) so both tools write the same bytes. modinfo runs over every module of the tree by path, in batches of the same paths for both tools; its wall time is the sum of the batches and its peak RSS the highest of them. Wall time is measured by the clock around the process, peak RSS by `/usr/bin/time -f %M`.\n\n");
+    doc.push_str("Method: one untimed warm-up run of each tool, then the runs alternate kmod and modkit. depmod runs on a hardlinked copy of each tree with a warm page cache; modkit writes the post-order layout (`--index-layout=post-order`) so both tools write the same bytes. modinfo runs over every module of the tree by path, in batches of the same paths for both tools; its wall time is the sum of the batches and its peak RSS the highest of them. Wall time is measured by the clock around each process, spawned directly; peak RSS by `/usr/bin/time -f %M` in the warm-up run.\n\n");
     doc.push_str("## Machine\n\n");
     let _ = writeln!(
         doc,
