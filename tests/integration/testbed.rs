@@ -12,6 +12,7 @@
 use modkit_tests::{required, skip, workspace_root};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Slack allowed on peak VmallocUsed comparisons, in kB: unrelated frees and the kernel
 /// stacks of tasks beyond the per-CPU cache (testbed.md §7.2).
@@ -317,7 +318,17 @@ impl Check {
             ("dry-run", "0", "xfs.ko"),
             ("lsmod-end", "0", "Module"),
         ];
-        for (label, status, text) in expected {
+        // Checked when recorded (every CI run; campaigns from before they were added lack
+        // them): `kmod list` and `kmod static-nodes` over the tree's modules.devname.
+        let later: &[(&str, &str, &str)] = &[
+            ("kmod-list", "0", "libcrc32c"),
+            ("static-nodes", "0", "Device node: /dev/fuse"),
+            ("static-nodes-tmpfiles", "0", " /dev/fuse "),
+            ("static-nodes-devname", "0", "fuse fuse c10:229"),
+        ];
+        let present =
+            |l: &&(&str, &str, &str)| by_label.contains_key(format!("kmod:{}", l.0).as_str());
+        for (label, status, text) in expected.iter().chain(later.iter().filter(present)) {
             let Some(r) = by_label.get(format!("kmod:{label}").as_str()) else {
                 self.problems
                     .push(format!("{kernel}: no kmod:{label} record"));
@@ -413,6 +424,14 @@ fn assert_reference(source: &str, records: &[Value]) {
     assert!(problems.is_empty(), "{source}:\n{}", problems.join("\n"));
 }
 
+/// The records of a CI testbed run (`MODKIT_VM_RESULTS`): one JSON object a line.
+fn ci_records(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+        .collect()
+}
+
 #[test]
 fn vm_ci_run_shows_the_reference_behaviour() {
     let test = "vm_ci_run_shows_the_reference_behaviour";
@@ -424,12 +443,26 @@ fn vm_ci_run_shows_the_reference_behaviour() {
         );
         return skip(test, "MODKIT_VM_RESULTS is unset (no testbed run)");
     };
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let records: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{path:?}: {e}")))
-        .collect();
+    let records = ci_records(Path::new(&path));
     assert_reference("the CI testbed run", &records);
+    for k in kernels(&records) {
+        for label in [
+            "kmod-list",
+            "static-nodes",
+            "static-nodes-tmpfiles",
+            "static-nodes-devname",
+        ] {
+            for tool in ["kmod", "modkit"] {
+                let full = format!("{tool}:{label}");
+                assert!(
+                    records
+                        .iter()
+                        .any(|r| r["kernel"] == k.as_str() && r["label"] == full.as_str()),
+                    "{k}: the CI run has no {full} record"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -494,7 +527,12 @@ fn vm_layouts_equal_the_elf_crates_layout() {
     };
     let path = workspace_root().join("testbed/results.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let records: Vec<Value> = serde_json::from_str(&text).expect("parses");
+    let mut records: Vec<Value> = serde_json::from_str(&text).expect("parses");
+    // The CI run boots the fetched kernels, so its layouts always have their tree; the
+    // recorded campaign's only while Debian has published no newer kernel.
+    if let Some(ci) = std::env::var_os("MODKIT_VM_RESULTS") {
+        records.extend(ci_records(Path::new(&ci)));
+    }
     let mut compared = 0;
     for r in records.iter().filter(|r| r["kind"] == "layout") {
         let kernel = r["kernel"].as_str().unwrap_or("");
@@ -561,4 +599,185 @@ fn vm_layouts_equal_the_elf_crates_layout() {
     if compared == 0 && required() {
         panic!("{test}: no recorded layout matched a fetched tree");
     }
+}
+
+/// The median of a field over a loader's runs of one (kernel, target, N).
+fn median_of(runs: &[&Value], field: &str) -> Option<f64> {
+    let mut v: Vec<f64> = runs.iter().filter_map(|r| r[field].as_f64()).collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// The one-sided exact Mann–Whitney p-value that `slow` is slower than `fast`: the share of
+/// the ways to split the pooled samples into groups of those sizes whose U statistic (pairs
+/// in which `slow`'s sample is longer, ties counting a half) is at least the observed one.
+fn p_slower(slow: &[f64], fast: &[f64]) -> f64 {
+    let u = |a: &[f64], b: &[f64]| -> f64 {
+        a.iter()
+            .flat_map(|x| b.iter().map(move |y| (x, y)))
+            .map(|(x, y)| match x.total_cmp(y) {
+                std::cmp::Ordering::Greater => 1.0,
+                std::cmp::Ordering::Equal => 0.5,
+                std::cmp::Ordering::Less => 0.0,
+            })
+            .sum()
+    };
+    let observed = u(slow, fast);
+    let pooled: Vec<f64> = slow.iter().chain(fast).copied().collect();
+    let (n, k) = (pooled.len(), slow.len());
+    let (mut at_least, mut total) = (0u64, 0u64);
+    for mask in 0u32..(1 << n) {
+        if mask.count_ones() as usize != k {
+            continue;
+        }
+        let (a, b): (Vec<(usize, f64)>, Vec<(usize, f64)>) = pooled
+            .iter()
+            .copied()
+            .enumerate()
+            .partition(|(i, _)| mask & (1 << i) != 0);
+        let a: Vec<f64> = a.into_iter().map(|(_, v)| v).collect();
+        let b: Vec<f64> = b.into_iter().map(|(_, v)| v).collect();
+        total += 1;
+        if u(&a, &b) >= observed - 1e-9 {
+            at_least += 1;
+        }
+    }
+    at_least as f64 / total.max(1) as f64
+}
+
+/// A row fails when modkit is slower than kmod at this significance (one-sided).
+const DUEL_SIGNIFICANCE: f64 = 0.05;
+
+/// The duel (testbed/duel.json, `cargo xtask vm duel --write`): per kernel, for xfs and the
+/// CPU set at every N, modkit makes the insertion calls of one loader, every process exits
+/// 0, its median peak is its single-loader peak within 5%, and its wall time is no worse
+/// than kmod's: in no row is modkit slower at [`DUEL_SIGNIFICANCE`] (one TCG run varies by
+/// 2–5×, so single medians cannot settle a row), and over all rows the geometric mean of
+/// the ratios of medians is at most 1.
+fn duel_problems(records: &[Value], runs: usize) -> Vec<String> {
+    type Rows<'a> = BTreeMap<(String, String, u64), BTreeMap<String, Vec<&'a Value>>>;
+    let mut rows: Rows = BTreeMap::new();
+    let mut c = Check {
+        problems: Vec::new(),
+    };
+    c.no_timeouts(records);
+    for r in records.iter().filter(|r| r["kind"] == "storm") {
+        let key = (
+            r["kernel"].as_str().unwrap_or("?").to_owned(),
+            r["module"].as_str().unwrap_or("?").to_owned(),
+            r["n"].as_u64().unwrap_or(0),
+        );
+        let loader = r["loader"].as_str().unwrap_or("?").to_owned();
+        rows.entry(key)
+            .or_default()
+            .entry(loader)
+            .or_default()
+            .push(r);
+    }
+    let mut log_ratios = Vec::new();
+    for ((kernel, target, n), by) in &rows {
+        let what = format!("{kernel} {target} n={n}");
+        let (Some(kmod), Some(ours)) = (by.get("kmod"), by.get("modkit")) else {
+            c.expect(false, || format!("{what}: kmod or modkit runs missing"));
+            continue;
+        };
+        c.expect(kmod.len() >= runs && ours.len() >= runs, || {
+            format!("{what}: {} kmod and {} modkit runs", kmod.len(), ours.len())
+        });
+        let single = &rows[&(kernel.clone(), target.clone(), 1)]["modkit"];
+        let calls = median_of(single, "insert_syscalls");
+        for r in ours {
+            c.expect(r["exit_status"] == json!({ "0": n }), || {
+                format!("{what}: modkit exits {}", r["exit_status"])
+            });
+            c.expect(r["insert_syscalls"].as_f64() == calls, || {
+                format!(
+                    "{what}: modkit made {} insertion calls, one loader {calls:?}",
+                    r["insert_syscalls"]
+                )
+            });
+        }
+        let (one, peak) = (
+            median_of(single, "peak_vmalloc_delta_kb").unwrap_or(0.0),
+            median_of(ours, "peak_vmalloc_delta_kb").unwrap_or(f64::MAX),
+        );
+        c.expect((peak - one).abs() <= one / 20.0 + slack(*n) as f64, || {
+            format!("{what}: modkit's median peak {peak} kB, its single load {one}")
+        });
+        let walls = |runs: &[&Value]| -> Vec<f64> {
+            runs.iter().filter_map(|r| r["wall_ms"].as_f64()).collect()
+        };
+        let (wk, wo) = (walls(kmod), walls(ours));
+        let p = p_slower(&wo, &wk);
+        c.expect(p >= DUEL_SIGNIFICANCE, || {
+            format!("{what}: modkit slower than kmod (p = {p:.3}): {wo:?} against {wk:?} ms")
+        });
+        let (mk, mo) = (median_of(kmod, "wall_ms"), median_of(ours, "wall_ms"));
+        log_ratios.push(mo.zip(mk).map_or(f64::MAX, |(o, k)| o / k).ln());
+    }
+    let mean = (log_ratios.iter().sum::<f64>() / log_ratios.len().max(1) as f64).exp();
+    c.expect(!log_ratios.is_empty() && mean <= 1.0, || {
+        format!(
+            "geometric mean of modkit/kmod wall times {mean:.3} over {} rows",
+            log_ratios.len()
+        )
+    });
+    c.problems
+}
+
+#[test]
+fn recorded_duel_shows_one_insertion_a_flat_peak_and_no_slower_than_kmod() {
+    let path = workspace_root().join("testbed/duel.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let records: Vec<Value> = serde_json::from_str(&text).expect("testbed/duel.json parses");
+    assert_eq!(kernels(&records).len(), 2, "both kernels");
+    for k in kernels(&records) {
+        for target in ["xfs", "cpu"] {
+            let ns: Vec<u64> = storms(&records, &k, "duplicates", target, "modkit", false)
+                .into_keys()
+                .collect();
+            assert_eq!(ns, [1, 2, 4, 8, 16], "{k} {target}");
+        }
+    }
+    let problems = duel_problems(&records, 5);
+    assert!(
+        problems.is_empty(),
+        "testbed/duel.json:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The duel's checker catches a duplicate insertion, a growing peak and a slower modkit;
+/// the significance test tells a slower sample from an overlapping one.
+#[test]
+fn duel_check_finds_deviations() {
+    let run = |loader: &str, n: u64, calls: u64, peak: u64, wall: f64| {
+        json!({"kind": "storm", "kernel": "6.1.0-56-amd64", "module": "xfs", "n": n,
+               "loader": loader, "insert_syscalls": calls, "peak_vmalloc_delta_kb": peak,
+               "wall_ms": wall, "exit_status": {"0": n}})
+    };
+    let mut good = Vec::new();
+    for i in 0..5 {
+        let t = f64::from(i) * 10.0;
+        good.push(run("kmod", 1, 1, 6500, 1000.0 + t));
+        good.push(run("modkit", 1, 1, 6500, 990.0 + t));
+        good.push(run("kmod", 4, 4, 26000, 2000.0 + t));
+        good.push(run("modkit", 4, 1, 6500, 1500.0 + t));
+    }
+    assert_eq!(duel_problems(&good, 5), Vec::<String>::new());
+    let mut bad = good.clone();
+    for i in 0..5 {
+        bad[4 * i + 3] = run("modkit", 4, 2, 13000, 3000.0 + f64::from(i as u8));
+    }
+    let problems = duel_problems(&bad, 5);
+    // Two insertions (5 runs), the peak, the slower wall time, the mean of the ratios.
+    assert_eq!(problems.len(), 8, "{problems:?}");
+    let p = p_slower(&[5.0, 6.0, 7.0, 8.0, 9.0], &[1.0, 2.0, 3.0, 4.0, 4.5]);
+    assert!((p - 1.0 / 252.0).abs() < 1e-12, "{p}");
+    assert!(p_slower(&[1.0, 4.0, 6.0], &[2.0, 3.0, 5.0]) > 0.3);
 }

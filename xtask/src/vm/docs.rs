@@ -14,6 +14,17 @@ const END: &str = "<!-- results:end -->";
 
 pub fn write(records: &[Value]) -> Result {
     let root = workspace_root();
+    std::fs::write(root.join("testbed/results.json"), json_array(records))?;
+    std::fs::write(root.join("docs/testbed-xfs.svg"), plot(records))?;
+    let doc_path = root.join("docs/testbed.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap_or_default();
+    std::fs::write(&doc_path, splice(&doc, BEGIN, END, &tables(records)?))?;
+    println!("xtask: wrote testbed/results.json, docs/testbed.md and docs/testbed-xfs.svg");
+    Ok(())
+}
+
+/// Records as a JSON array, one record per line.
+pub fn json_array(records: &[Value]) -> String {
     let mut text = String::from("[\n");
     for (i, r) in records.iter().enumerate() {
         text.push_str("  ");
@@ -21,22 +32,17 @@ pub fn write(records: &[Value]) -> Result {
         text.push_str(if i + 1 < records.len() { ",\n" } else { "\n" });
     }
     text.push_str("]\n");
-    std::fs::write(root.join("testbed/results.json"), text)?;
-    std::fs::write(root.join("docs/testbed-xfs.svg"), plot(records))?;
-    let doc_path = root.join("docs/testbed.md");
-    let doc = std::fs::read_to_string(&doc_path).unwrap_or_default();
-    std::fs::write(&doc_path, splice(&doc, &tables(records)?))?;
-    println!("xtask: wrote testbed/results.json, docs/testbed.md and docs/testbed-xfs.svg");
-    Ok(())
+    text
 }
 
-/// `doc` with the text between the markers replaced (or appended when they are missing).
-fn splice(doc: &str, generated: &str) -> String {
-    match (doc.find(BEGIN), doc.find(END)) {
+/// `doc` with the text between the markers `begin` and `end` replaced (or appended when
+/// they are missing).
+pub fn splice(doc: &str, begin: &str, end: &str, generated: &str) -> String {
+    match (doc.find(begin), doc.find(end)) {
         (Some(b), Some(e)) if b < e => {
-            format!("{}{BEGIN}\n{generated}{}", &doc[..b], &doc[e..])
+            format!("{}{begin}\n{generated}{}", &doc[..b], &doc[e..])
         }
-        _ => format!("{doc}\n{BEGIN}\n{generated}{END}\n"),
+        _ => format!("{doc}\n{begin}\n{generated}{end}\n"),
     }
 }
 
@@ -245,9 +251,9 @@ mod tests {
     #[test]
     fn splice_replaces_only_the_generated_part() {
         let doc = format!("intro\n{BEGIN}\nold\n{END}\noutro\n");
-        let out = splice(&doc, "new\n");
+        let out = splice(&doc, BEGIN, END, "new\n");
         assert_eq!(out, format!("intro\n{BEGIN}\nnew\n{END}\noutro\n"));
-        assert!(splice("x", "y\n").ends_with(&format!("{BEGIN}\ny\n{END}\n")));
+        assert!(splice("x", BEGIN, END, "y\n").ends_with(&format!("{BEGIN}\ny\n{END}\n")));
     }
 
     #[test]

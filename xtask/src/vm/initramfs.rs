@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The tools kmod (in /sbin) and modkit (in /usr/local/sbin) provide through argv[0].
-const TOOLS: &[&str] = &["modprobe", "insmod", "rmmod", "lsmod", "depmod", "modinfo"];
+const TOOLS: &[&str] = &[
+    "modprobe", "insmod", "rmmod", "lsmod", "depmod", "modinfo", "kmod",
+];
 
 /// Alias prefixes of the per-CPU module sets (kernel-loader.md §10.4).
 pub const CPU_ALIAS_PREFIXES: &[&str] = &["cpu:type:x86", "acpi*:LNXCPU:", "acpi*:ACPI0007:"];

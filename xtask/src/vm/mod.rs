@@ -6,14 +6,17 @@
 //! - `vm storm`: storms chosen on the command line, one JSON object per run on stdout;
 //! - `vm ci`: the subset CI runs (the reference behaviours, a few minutes per kernel);
 //! - `vm campaign`: the full campaign; `--write` records testbed/results.json and
-//!   docs/testbed.md (tables and plot).
+//!   docs/testbed.md (tables and plot);
+//! - `vm duel`: kmod against modkit, repeated, compared by medians; `--write` records
+//!   testbed/duel.json and its section of docs/testbed.md.
 //!
 //! Submodules: `assets` (packages, static binaries, depmod'd trees), `moddb` (the tree's
 //! text indexes), `initramfs`, `plan` (steps and /init), `qemu` (boot and watchdog),
-//! `record` (console lines to JSON records), `docs` (results file, tables, plot).
+//! `record` (console lines to JSON records), `docs` (results file, tables, plot), `duel`.
 
 mod assets;
 mod docs;
+mod duel;
 mod initramfs;
 mod moddb;
 mod plan;
@@ -42,6 +45,8 @@ enum VmCommand {
     Ci(CiArgs),
     /// The full campaign on both kernels.
     Campaign(CampaignArgs),
+    /// kmod against modkit, storm for storm, repeated; medians compared.
+    Duel(DuelArgs),
 }
 
 #[derive(clap::Args)]
@@ -89,11 +94,28 @@ struct CampaignArgs {
     write: bool,
 }
 
+#[derive(clap::Args)]
+struct DuelArgs {
+    /// Kernels to run (default: both).
+    #[arg(long, value_delimiter = ',', default_value = "6.1,6.12")]
+    kernel: Vec<String>,
+    /// Runs of each (target, N, loader).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Concurrent loaders.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    cpus: Vec<usize>,
+    /// Record testbed/duel.json and the duel section of docs/testbed.md.
+    #[arg(long)]
+    write: bool,
+}
+
 pub fn run(args: Args) -> Result {
     match args.command {
         VmCommand::Storm(a) => storm(a),
         VmCommand::Ci(a) => ci(a),
         VmCommand::Campaign(a) => campaign(a),
+        VmCommand::Duel(a) => duel(a),
     }
 }
 
@@ -257,8 +279,23 @@ fn campaign(a: CampaignArgs) -> Result {
     Ok(())
 }
 
-/// Runs `steps` on one kernel, booting again after a step that hangs (it is recorded as a
-/// timeout and skipped), and returns one record per step.
+fn duel(a: DuelArgs) -> Result {
+    let all = assets::prepare(&a.kernel)?;
+    let mut records = Vec::new();
+    for assets in &all {
+        let got = run_steps(assets, &duel::steps(a.repeat, &a.cpus), 4)?;
+        println!("{}", record::summary(&got));
+        records.extend(got);
+    }
+    match a.write {
+        true => duel::write(&records)?,
+        false => print!("{}", duel::tables(&records)),
+    }
+    Ok(())
+}
+
+/// Runs `steps` on one kernel, booting again after a step that hangs or crashes the guest
+/// (it is recorded as such and tried once more), and returns one record per step.
 fn run_steps(assets: &Assets, steps: &[Step], smp: usize) -> Result<Vec<Value>> {
     let db = ModDb::read(&assets.module_dir())?;
     let extra: Vec<String> = steps
@@ -308,8 +345,9 @@ fn run_steps(assets: &Assets, steps: &[Step], smp: usize) -> Result<Vec<Value>> 
             records.extend(got);
             break;
         };
-        // A hung step is tried once more in a fresh boot (a TCG guest can stall); a second
-        // hang is final and the boot after it resumes with the next step.
+        // A step that hung or crashed the guest is tried once more in a fresh boot (a TCG
+        // guest can stall, and cross-modified kernel text can trap under TCG); a second
+        // failure is final and the boot after it resumes with the next step.
         let step = start + hung;
         let retry = retried.insert(step);
         if let Some(last) = got.last_mut() {

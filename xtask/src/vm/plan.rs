@@ -133,6 +133,9 @@ export PATH=/bin:/sbin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# The links udev or systemd make on a real system (devtmpfs has none): kmod static-nodes
+# writes its default output by opening /dev/stdout.
+ln -sf /proc/self/fd /dev/fd; ln -sf fd/0 /dev/stdin; ln -sf fd/1 /dev/stdout; ln -sf fd/2 /dev/stderr
 mount -t tmpfs tmpfs /scratch
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 echo 1 > /proc/sys/kernel/kptr_restrict
@@ -243,6 +246,25 @@ pub fn correctness(db: &ModDb, version: &str, loader: Loader) -> Result<Vec<Step
     let cmds: Vec<(&str, Vec<String>)> = vec![
         ("modprobe", vec![tool("modprobe"), "xfs".into()]),
         ("lsmod", vec![tool("lsmod")]),
+        ("kmod-list", vec![tool("kmod"), "list".into()]),
+        ("static-nodes", vec![tool("kmod"), "static-nodes".into()]),
+        (
+            "static-nodes-tmpfiles",
+            vec![
+                tool("kmod"),
+                "static-nodes".into(),
+                "--format=tmpfiles".into(),
+            ],
+        ),
+        (
+            "static-nodes-devname",
+            vec![
+                tool("kmod"),
+                "static-nodes".into(),
+                "-f".into(),
+                "devname".into(),
+            ],
+        ),
         (
             "modprobe-r",
             vec![tool("modprobe"), "-r".into(), "xfs".into()],

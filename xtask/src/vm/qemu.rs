@@ -25,6 +25,9 @@ pub struct Console {
     pub lines: Vec<String>,
     /// The step that overran its budget (`None` for the boot itself), when one did.
     pub hung_in: Option<Option<usize>>,
+    /// The step the guest was in when the console ended without `DONE` (a kernel panic:
+    /// QEMU exits), when it did.
+    pub crashed_in: Option<Option<usize>>,
     pub elapsed: Duration,
 }
 
@@ -113,9 +116,19 @@ fn watch(mut cmd: Command, budget: &dyn Fn(usize) -> Duration, log: &Path) -> Re
     if let Some(what) = what {
         let _ = writeln!(log_file, "xtask: watchdog: {what} overran; QEMU killed");
     }
+    let finished = lines.iter().any(|l| l == "DONE");
+    let crashed_in = (hung_in.is_none() && !finished).then_some(current);
+    if let Some(step) = crashed_in {
+        let _ = writeln!(
+            log_file,
+            "xtask: the console ended without DONE in {}: the guest crashed",
+            step.map_or("the boot".to_owned(), |s| format!("step {s}"))
+        );
+    }
     Ok(Console {
         lines,
         hung_in,
+        crashed_in,
         elapsed: started.elapsed(),
     })
 }

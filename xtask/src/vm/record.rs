@@ -71,7 +71,8 @@ fn merge_result(record: &mut Map<String, Value>, result: &Value) {
     }
 }
 
-/// The records of one boot's steps, and the step that hung (the caller reboots from it).
+/// The records of one boot's steps, and the step that hung or crashed the guest (the caller
+/// reboots from it).
 pub fn collect(
     assets: &Assets,
     batch: &[Step],
@@ -96,6 +97,7 @@ pub fn collect(
             continue;
         }
         let hung_here = console.hung_in == Some(Some(i));
+        let crashed_here = console.crashed_in == Some(Some(i));
         record.insert("timeout".into(), json!(hung_here));
         record.insert(
             "error".into(),
@@ -104,12 +106,17 @@ pub fn collect(
                     "step {i} overran its {} s budget; QEMU was killed",
                     step.budget_secs()
                 )
+            } else if crashed_here {
+                format!("the guest crashed in step {i} (see the console log)")
             } else {
                 "no result on the console (see the console log)".to_owned()
             }),
         );
+        if crashed_here {
+            record.insert("crashed".into(), json!(true));
+        }
         records.push(Value::Object(record));
-        if hung_here {
+        if hung_here || crashed_here {
             return (records, Some(i));
         }
     }
@@ -219,6 +226,7 @@ mod tests {
                 "STEP 1".into(),
             ],
             hung_in: Some(Some(1)),
+            crashed_in: None,
             elapsed: Duration::from_secs(1),
         };
         let steps = [storm(1), storm(4), storm(8)];
@@ -236,8 +244,9 @@ mod tests {
     #[test]
     fn a_missing_result_without_a_hang_is_an_error_record() {
         let console = Console {
-            lines: vec!["STEP 0".into(), "STEP end".into()],
+            lines: vec!["STEP 0".into(), "STEP end".into(), "DONE".into()],
             hung_in: None,
+            crashed_in: None,
             elapsed: Duration::from_secs(1),
         };
         let (records, next) = collect(&assets(), &[storm(2)], &console, 4);
@@ -246,5 +255,26 @@ mod tests {
         assert!(records[0]["error"]
             .as_str()
             .is_some_and(|e| e.contains("no result")));
+    }
+
+    #[test]
+    fn a_crashed_guest_stops_the_boot_at_its_step() {
+        let console = Console {
+            lines: vec![
+                "STEP 0".into(),
+                "RESULT {\"label\":\"0\",\"kind\":\"storm\",\"ok\":1,\"errnos\":{}}".into(),
+                "STEP 1".into(),
+                "Kernel panic - not syncing: Fatal exception in interrupt".into(),
+            ],
+            hung_in: None,
+            crashed_in: Some(Some(1)),
+            elapsed: Duration::from_secs(1),
+        };
+        let steps = [storm(1), storm(4), storm(8)];
+        let (records, next) = collect(&assets(), &steps, &console, 4);
+        assert_eq!(next, Some(1));
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1]["crashed"], true);
+        assert_eq!(records[1]["timeout"], false);
     }
 }
