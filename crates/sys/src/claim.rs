@@ -14,6 +14,17 @@
 //! waited for, and it is taken as its own without
 //! calling the kernel. A record that is still `claimed` means the claimant died: the
 //! waiter takes the claim over and inserts itself.
+//!
+//! A failure is also shared with a requester that reaches the claim just after it was
+//! published, when that requester's work began before it: the failing insertion overlapped
+//! the request, as when N udev workers started at once reach a module one after another
+//! (each walks the same module list, so all but the first arrive after a fast failure).
+//! `RunDir::open` marks the start of a requester's work on `CLOCK_BOOTTIME`, the clock
+//! every process shares; the record carries the publication time and the boot it happened
+//! in (`/proc/sys/kernel/random/boot_id`), so an outcome of an earlier boot is never
+//! shared. Only failures that say something about the module are shared this way, not
+//! the transient ones (`lasting_failure`): a request begun after the failure claims
+//! afresh, so a failure is never sticky.
 
 use crate::Errno;
 use rustix::fd::{AsFd, OwnedFd};
@@ -22,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The size of the record at the start of a claim file.
-const RECORD_LEN: usize = 160;
+const RECORD_LEN: usize = 256;
 const MAGIC: &str = "modkit-claim-1";
 
 /// Why the shared loading context cannot be used.
@@ -108,16 +119,60 @@ struct Record {
     /// True while a claimant works; false once it has published.
     claimed: bool,
     errno: i32,
+    /// When the outcome was published (`CLOCK_BOOTTIME`, ns); 0 before any (and in
+    /// records written before the field existed).
+    at: u64,
+    /// The boot the outcome was published in (the boot id, hex digits only); empty before
+    /// any.
+    boot: BootId,
     stats: ClaimStats,
+}
+
+/// The kernel's boot id without its dashes: 32 hex digits, or empty where unreadable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct BootId {
+    digits: [u8; 32],
+    len: u8,
+}
+
+impl BootId {
+    fn parse(text: &str) -> Option<BootId> {
+        let hex: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
+        if hex.len() > 32 || !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let mut id = BootId::default();
+        id.digits[..hex.len()].copy_from_slice(&hex);
+        id.len = hex.len() as u8;
+        Some(id)
+    }
+
+    /// This boot's id; empty when /proc is not there (then no failure is shared late).
+    fn current() -> BootId {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .and_then(|t| BootId::parse(t.trim()))
+            .unwrap_or_default()
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or("")
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 impl Record {
     fn encode(&self) -> [u8; RECORD_LEN] {
         let text = format!(
-            "{MAGIC} seq={} state={} errno={} requests={} insertions={} shared={}\n",
+            "{MAGIC} seq={} state={} errno={} at={} boot={} requests={} insertions={} shared={}\n",
             self.seq,
             if self.claimed { "claimed" } else { "done" },
             self.errno,
+            self.at,
+            self.boot.as_str(),
             self.stats.requests,
             self.stats.insertions,
             self.stats.shared,
@@ -128,7 +183,8 @@ impl Record {
         buf
     }
 
-    /// Parses a record; `None` for an empty, torn or foreign file.
+    /// Parses a record; `None` for an empty, torn or foreign file. `at` and `boot` may be
+    /// missing (records of modkit before they existed); every other field must be there.
     fn decode(bytes: &[u8]) -> Option<Record> {
         let text = std::str::from_utf8(bytes).ok()?;
         let line = text.lines().next()?;
@@ -137,21 +193,27 @@ impl Record {
             return None;
         }
         let mut r = Record::default();
-        let mut seen = 0;
+        let mut required = 0;
         for word in words {
             let (key, value) = word.split_once('=')?;
-            seen += 1;
             match key {
-                "seq" => r.seq = value.parse().ok()?,
-                "state" => r.claimed = value == "claimed",
-                "errno" => r.errno = value.parse().ok()?,
-                "requests" => r.stats.requests = value.parse().ok()?,
-                "insertions" => r.stats.insertions = value.parse().ok()?,
-                "shared" => r.stats.shared = value.parse().ok()?,
-                _ => return None,
+                "at" => r.at = value.parse().ok()?,
+                "boot" => r.boot = BootId::parse(value)?,
+                _ => {
+                    required += 1;
+                    match key {
+                        "seq" => r.seq = value.parse().ok()?,
+                        "state" => r.claimed = value == "claimed",
+                        "errno" => r.errno = value.parse().ok()?,
+                        "requests" => r.stats.requests = value.parse().ok()?,
+                        "insertions" => r.stats.insertions = value.parse().ok()?,
+                        "shared" => r.stats.shared = value.parse().ok()?,
+                        _ => return None,
+                    }
+                }
             }
         }
-        (seen == 6).then_some(r)
+        (required == 6).then_some(r)
     }
 }
 
@@ -160,6 +222,17 @@ impl Record {
 pub struct RunDir {
     dir: OwnedFd,
     path: PathBuf,
+    /// When this requester's work began (`CLOCK_BOOTTIME`, ns) and in which boot: lasting
+    /// failures published since overlapped it and are shared.
+    since: u64,
+    boot: BootId,
+}
+
+/// Now on `CLOCK_BOOTTIME`, in ns: one clock for every process, counting suspend, reset at
+/// boot with the run directory (a tmpfs).
+fn boottime_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
 }
 
 fn io(path: &Path) -> impl FnOnce(Errno) -> ClaimError + '_ {
@@ -212,7 +285,12 @@ impl RunDir {
                 mode,
             });
         }
-        Ok(RunDir { dir, path })
+        Ok(RunDir {
+            dir,
+            path,
+            since: boottime_ns(),
+            boot: BootId::current(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -261,7 +339,7 @@ impl RunDir {
         }
         let mut record = read_record(&fd).unwrap_or_default();
         record.stats.requests += 1;
-        if !record.claimed && published_since(before, &record) {
+        if !record.claimed && (published_since(before, &record) || self.failed_since(&record)) {
             record.stats.shared += 1;
             write_record(&fd, &record).map_err(io(&path))?;
             return Ok(Ticket::Shared(Outcome::from_errno_value(record.errno)));
@@ -276,6 +354,7 @@ impl RunDir {
             path,
             record,
             took_over,
+            boot: self.boot,
         }))
     }
 
@@ -299,6 +378,36 @@ impl RunDir {
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
+    }
+}
+
+impl RunDir {
+    /// Whether the record is a lasting failure published in this boot after this
+    /// requester's work began.
+    fn failed_since(&self, record: &Record) -> bool {
+        let failure = Outcome::from_errno_value(record.errno);
+        lasting_failure(failure)
+            && !self.boot.is_empty()
+            && record.boot == self.boot
+            && record.at >= self.since
+    }
+}
+
+/// Whether a failure says something about the module (its file, its symbols, its init,
+/// the hardware it wants) rather than about the moment: an interrupted wait, memory or the
+/// module area running short, a busy kernel. Only such failures are shared with a
+/// requester that arrives after they were published.
+fn lasting_failure(outcome: Outcome) -> bool {
+    match outcome {
+        Outcome::Loaded => false,
+        Outcome::Failed(e) => ![
+            Errno::INTR,
+            Errno::AGAIN,
+            Errno::NOMEM,
+            Errno::BUSY,
+            Errno::TIMEDOUT,
+        ]
+        .contains(&e),
     }
 }
 
@@ -360,6 +469,8 @@ pub struct Claim {
     path: PathBuf,
     record: Record,
     took_over: bool,
+    /// The boot the outcome is published in.
+    boot: BootId,
 }
 
 impl Claim {
@@ -373,6 +484,8 @@ impl Claim {
     pub fn publish(mut self, outcome: Outcome, inserted: bool) -> Result<(), ClaimError> {
         self.record.claimed = false;
         self.record.errno = outcome.errno_value();
+        self.record.at = boottime_ns();
+        self.record.boot = self.boot;
         if inserted {
             self.record.stats.insertions += 1;
         }
@@ -399,6 +512,8 @@ mod tests {
             seq: 7,
             claimed: true,
             errno: 17,
+            at: 123_456_789,
+            boot: BootId::parse("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0").unwrap(),
             stats: ClaimStats {
                 requests: 3,
                 insertions: 1,
@@ -409,6 +524,12 @@ mod tests {
         assert_eq!(Record::decode(b""), None);
         assert_eq!(Record::decode(b"modkit-claim-1 seq=1 state=done"), None);
         assert_eq!(Record::decode(b"other seq=1"), None);
+        assert_eq!(BootId::parse("not-hex"), None);
+        // A record of a modkit before `at` and `boot` keeps its counters.
+        let old = b"modkit-claim-1 seq=4 state=done errno=0 requests=9 insertions=1 shared=8";
+        let old = Record::decode(old).expect("an older record still parses");
+        assert_eq!((old.seq, old.at, old.boot), (4, 0, BootId::default()));
+        assert_eq!(old.stats.shared, 8);
     }
 
     #[test]
@@ -462,6 +583,82 @@ mod tests {
                 shared: 8
             }
         );
+    }
+
+    fn fail(run: &RunDir, module: &str, errno: Errno) {
+        let Ticket::Claimant(c) = run.request(module, Duration::from_secs(1)).unwrap() else {
+            panic!("{module}: claims");
+        };
+        c.publish(Outcome::Failed(errno), true).unwrap();
+    }
+
+    fn claims(run: &RunDir, module: &str) -> bool {
+        matches!(
+            run.request(module, Duration::from_secs(1)).unwrap(),
+            Ticket::Claimant(_)
+        )
+    }
+
+    #[test]
+    fn a_failure_published_during_a_request_is_shared_a_later_request_claims() {
+        let (_tmp, run) = run_dir();
+        // A second requester, begun now, that reaches the claim only after the failure.
+        let concurrent = RunDir::open(run.path()).expect("opens");
+        fail(&run, "intel_uncore", Errno::NODEV);
+        match concurrent
+            .request("intel_uncore", Duration::from_secs(1))
+            .unwrap()
+        {
+            Ticket::Shared(o) => assert_eq!(o, Outcome::Failed(Errno::NODEV)),
+            other => panic!("the overlapping request got {other:?}"),
+        }
+        // Begun after the failure: claims afresh (the device may be there now).
+        let later = RunDir::open(run.path()).expect("opens");
+        assert!(claims(&later, "intel_uncore"));
+        // Success is never taken this way: the claimant checks the kernel instead.
+        let Ticket::Claimant(c) = later.request("xfs", Duration::from_secs(1)).unwrap() else {
+            panic!("claims");
+        };
+        c.publish(Outcome::Loaded, true).unwrap();
+        assert!(claims(&concurrent, "xfs"));
+    }
+
+    #[test]
+    fn transient_failures_and_failures_of_another_boot_are_not_shared_late() {
+        let (_tmp, run) = run_dir();
+        let concurrent = RunDir::open(run.path()).expect("opens");
+        for (module, errno) in [("a", Errno::INTR), ("b", Errno::NOMEM), ("c", Errno::BUSY)] {
+            fail(&run, module, errno);
+            assert!(
+                claims(&concurrent, module),
+                "{module}: {errno:?} is retried"
+            );
+        }
+        // A lasting failure stamped by an earlier boot, at a time inside this request.
+        let (fd, _) = run.open_file("d").unwrap();
+        let mut record = Record {
+            seq: 1,
+            errno: Errno::NODEV.raw_os_error(),
+            at: boottime_ns(),
+            boot: BootId::parse("00000000000000000000000000000001").unwrap(),
+            ..Record::default()
+        };
+        write_record(&fd, &record).unwrap();
+        assert!(
+            claims(&concurrent, "d"),
+            "another boot's failure is not shared"
+        );
+        // The same record of this boot is.
+        record.boot = BootId::current();
+        record.seq = 3;
+        record.claimed = false;
+        write_record(&fd, &record).unwrap();
+        drop(fd);
+        assert!(!BootId::current().is_empty(), "/proc gives a boot id here");
+        assert!(matches!(
+            concurrent.request("d", Duration::from_secs(1)).unwrap(),
+            Ticket::Shared(Outcome::Failed(Errno::NODEV))
+        ));
     }
 
     #[test]
