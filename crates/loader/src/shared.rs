@@ -73,8 +73,17 @@ impl<K: Kernel> Loader<K> {
         let Some(shared) = &self.shared else {
             return (insert(), Via::Inserted);
         };
-        if self.wait_while_coming(name, shared.coming_bound) == Some(InitState::Live) {
-            return (Err(Errno::EXIST), Via::AlreadyLoaded);
+        match self.wait_while_coming(name, shared.coming_bound) {
+            Some(InitState::Live) => return (Err(Errno::EXIST), Via::AlreadyLoaded),
+            Some(InitState::Coming) => events(Event::Notice(Notice::SharedContext {
+                name: name.as_bytes().to_vec(),
+                message: format!(
+                    "still coming after {} s; going on",
+                    shared.coming_bound.as_secs_f64()
+                ),
+                warning: true,
+            })),
+            _ => {}
         }
         match shared.run.request(name, shared.claim_bound) {
             Err(err) => {
