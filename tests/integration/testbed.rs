@@ -224,19 +224,19 @@ impl Check {
                 self.expect(calls.keys().all(|k| k == "finit_module"), || {
                     format!("{kernel} modkit {module} n={n}: calls {calls:?}, expected finit_module only")
                 });
-                // Each module that loads is inserted once: no duplicate reaches the kernel
-                // (no EEXIST, no EBUSY). A module whose init fails is tried again by
-                // requesters that come after its failure was published, as the kernel's
-                // own de-duplication does.
+                // Each module is inserted once, whatever N: no duplicate reaches the kernel
+                // (no EEXIST, no EBUSY), and a module whose init fails is not tried again
+                // by the requesters its failure overlapped.
                 let e = errnos(r);
                 self.expect(
                     r["ok"] == single["ok"]
+                        && r["insert_syscalls"] == single["insert_syscalls"]
                         && !e.contains_key("EEXIST")
                         && !e.contains_key("EBUSY"),
                     || {
                         format!(
-                            "{kernel} modkit {module} n={n}: ok {} (one loader: {}), errnos {}",
-                            r["ok"], single["ok"], r["errnos"]
+                            "{kernel} modkit {module} n={n}: ok {}, {} calls (one loader: {}, {}), errnos {}",
+                            r["ok"], r["insert_syscalls"], single["ok"], single["insert_syscalls"], r["errnos"]
                         )
                     },
                 );
@@ -322,9 +322,19 @@ impl Check {
         // them): `kmod list` and `kmod static-nodes` over the tree's modules.devname.
         let later: &[(&str, &str, &str)] = &[
             ("kmod-list", "0", "libcrc32c"),
-            ("static-nodes", "0", "Device node: /dev/fuse"),
-            ("static-nodes-tmpfiles", "0", " /dev/fuse "),
-            ("static-nodes-devname", "0", "fuse fuse c10:229"),
+            // cuse: a module in both trees (fuse, which 6.1 builds as a module, is built
+            // into 6.12, so it is not in that tree's modules.devname).
+            (
+                "static-nodes",
+                "0",
+                "Module: cuse\n\tDevice node: /dev/cuse\n",
+            ),
+            (
+                "static-nodes-tmpfiles",
+                "0",
+                "c! /dev/cuse 0600 - - - 10:203\n",
+            ),
+            ("static-nodes-devname", "0", "cuse cuse c10:203\n"),
         ];
         let present =
             |l: &&(&str, &str, &str)| by_label.contains_key(format!("kmod:{}", l.0).as_str());
@@ -666,7 +676,11 @@ fn duel_problems(records: &[Value], runs: usize) -> Vec<String> {
         problems: Vec::new(),
     };
     c.no_timeouts(records);
-    for r in records.iter().filter(|r| r["kind"] == "storm") {
+    // A guest that crashed (TCG, see docs/testbed.md) left a record with an error and no
+    // results; its step was run again in a fresh boot, and the row must still have `runs`
+    // complete runs.
+    let complete = |r: &&Value| r["kind"] == "storm" && r["error"].is_null();
+    for r in records.iter().filter(complete) {
         let key = (
             r["kernel"].as_str().unwrap_or("?").to_owned(),
             r["module"].as_str().unwrap_or("?").to_owned(),
