@@ -175,7 +175,8 @@ fn storm_step(loader: Loader, target: Target, n: usize, copies: bool, scenario: 
 
 /// The CI subset for one kernel: correctness with kmod (and modkit once it loads), the xfs
 /// layout, the reference storms at N = 4 (raw finit on one file and on copies, raw
-/// init_module, kmod), the failure cases and one per-CPU set storm.
+/// init_module, kmod, modkit), modkit alone and at N = 4 on the per-CPU set, the failure
+/// cases and one kmod per-CPU set storm.
 fn ci_steps(db: &ModDb, a: &Assets) -> Result<Vec<Step>> {
     let xfs = || Target::Module("xfs".to_owned());
     let mut steps = plan::correctness(db, &a.tree.version, Loader::Kmod)?;
@@ -194,6 +195,20 @@ fn ci_steps(db: &ModDb, a: &Assets) -> Result<Vec<Step>> {
     steps.push(storm_step(Loader::Init, xfs(), 4, false, Duplicates));
     for &l in &loaders {
         steps.push(storm_step(l, xfs(), 4, false, Duplicates));
+    }
+    // modkit's storms against its own single load: one insertion per module (the CPU set
+    // has modules whose init fails under TCG) and a flat peak.
+    if loaders.contains(&Loader::Modkit) {
+        steps.push(storm_step(Loader::Modkit, xfs(), 1, false, Duplicates));
+        for n in [1, 4] {
+            steps.push(storm_step(
+                Loader::Modkit,
+                Target::CpuSet,
+                n,
+                false,
+                Duplicates,
+            ));
+        }
     }
     steps.push(storm_step(Loader::Finit, xfs(), 4, false, FirstFails));
     let coretemp = || Target::Module("coretemp".to_owned());

@@ -144,6 +144,14 @@ MODALIAS=$(cat /sys/devices/system/cpu/modalias)
 cpuset() { /sbin/modprobe --show-depends "$MODALIAS" 2>/dev/null | awk '$1 == "insmod" && !seen[$2]++ { print $2 }'; }
 "#;
 
+/// Loads the per-CPU set once before the first step: a module of the set can stay loaded
+/// after its first load in a boot (on 6.12 one keeps a reference the reset cannot drop),
+/// so without this the first CPU-set storm of a boot would load one module more than the
+/// others, and storms would not start from the same kernel state.
+const CPU_SET_WARM_UP: &str = r#"racer load $(cpuset) >/dev/null 2>&1
+racer reset
+"#;
+
 const POSTLUDE: &str = r#"echo "STEP end"
 dmesg | grep -iE 'module|symbol|xfs|coretemp|elf|vmap|execmem' | tail -n 60 | sed 's/^/DMESG /'
 echo "DONE"
@@ -205,6 +213,18 @@ fn storm_lines(db: &ModDb, version: &str, index: usize, storm: &Storm) -> Result
 /// The /init script running `steps` on a kernel of `version`.
 pub fn init_script(db: &ModDb, version: &str, steps: &[Step]) -> Result<String> {
     let mut script = PRELUDE.to_owned();
+    let cpu_storms = steps.iter().any(|s| {
+        matches!(
+            s,
+            Step::Storm(Storm {
+                target: Target::CpuSet,
+                ..
+            })
+        )
+    });
+    if cpu_storms {
+        script.push_str(CPU_SET_WARM_UP);
+    }
     for (index, step) in steps.iter().enumerate() {
         writeln!(script, "echo \"STEP {index}\"")?;
         match step {
@@ -296,4 +316,51 @@ pub fn correctness(db: &ModDb, version: &str, loader: Loader) -> Result<Vec<Step
             argv,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (std::path::PathBuf, ModDb) {
+        let dir = std::env::temp_dir().join(format!("xtask-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("modules.dep"),
+            "kernel/fs/xfs/xfs.ko: kernel/lib/libcrc32c.ko\nkernel/lib/libcrc32c.ko:\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("modules.alias"), "").unwrap();
+        std::fs::write(dir.join("modules.softdep"), "").unwrap();
+        let db = ModDb::read(&dir).expect("reads");
+        (dir, db)
+    }
+
+    fn storm(target: Target) -> Step {
+        Step::Storm(Storm {
+            loader: Loader::Modkit,
+            target,
+            n: 4,
+            copies: false,
+            scenario: Scenario::Duplicates,
+        })
+    }
+
+    #[test]
+    fn a_boot_with_cpu_set_storms_loads_the_set_once_first() {
+        let (dir, db) = db();
+        let xfs = init_script(
+            &db,
+            "6.1.0-56-amd64",
+            &[storm(Target::Module("xfs".into()))],
+        )
+        .unwrap();
+        assert!(!xfs.contains(CPU_SET_WARM_UP));
+        assert!(xfs.contains("racer reset --keep 'libcrc32c'"), "{xfs}");
+        let steps = [storm(Target::Module("xfs".into())), storm(Target::CpuSet)];
+        let cpu = init_script(&db, "6.1.0-56-amd64", &steps).unwrap();
+        let warm = cpu.find(CPU_SET_WARM_UP).expect("warms up");
+        assert!(warm < cpu.find("STEP 0").unwrap(), "before the first step");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
