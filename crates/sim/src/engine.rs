@@ -170,6 +170,8 @@ struct Loader {
     result: Option<Result<(), Errno>>,
     /// Bytes of vmalloc-class allocations made (for the real-waste measure).
     allocated_bytes: u64,
+    /// The part of `allocated_bytes` that is the module's layout (the module area).
+    layout_bytes: u64,
     btf: u64,
 }
 
@@ -215,6 +217,9 @@ pub struct Counters {
     pub enomem: u64,
     /// Bytes of vmalloc-class memory allocated by calls that did not load their module.
     pub wasted_alloc_bytes: u64,
+    /// The part of `wasted_alloc_bytes` that was module layouts (the rest: read buffers
+    /// and decompression dictionaries).
+    pub wasted_layout_bytes: u64,
 }
 
 /// The model of one kernel.
@@ -419,6 +424,7 @@ impl Engine {
             idem: None,
             result: None,
             allocated_bytes: 0,
+            layout_bytes: 0,
             btf: 0,
         });
         self.counters.syscalls += 1;
@@ -818,6 +824,7 @@ impl Engine {
             match self.area_alloc(text, size) {
                 Ok(a) => {
                     self.loaders[l].allocated_bytes += a.vmalloc_pages * PAGE;
+                    self.loaders[l].layout_bytes += a.vmalloc_pages * PAGE;
                     self.loaders[l].areas.push(a);
                 }
                 Err(_) => {
@@ -991,6 +998,7 @@ impl Engine {
         let m = self.loaders[l].module;
         if result.is_err() || self.records[m].as_ref().is_none_or(|r| r.owner != l) {
             self.counters.wasted_alloc_bytes += self.loaders[l].allocated_bytes;
+            self.counters.wasted_layout_bytes += self.loaders[l].layout_bytes;
         }
         if let Some(inode) = self.loaders[l].idem {
             if self.idem.get(&inode).is_some_and(|(first, _)| *first == l) {

@@ -127,6 +127,8 @@ pub struct Report {
     pub direct_map_splits: u64,
     /// Bytes of vmalloc-class memory allocated by calls that loaded nothing.
     pub wasted_alloc_bytes: u64,
+    /// The part of `wasted_alloc_bytes` that was module layouts (module area).
+    pub wasted_layout_bytes: u64,
     /// User-space tasks (events, probes, threads) that ended in failure.
     pub task_failures: u64,
     pub stats: Stats,
@@ -682,6 +684,7 @@ pub fn report_of(eng: &Engine, profile: &str, task_failures: u64) -> Report {
         enomem: c.enomem,
         direct_map_splits: eng.mem.direct_map_splits(),
         wasted_alloc_bytes: c.wasted_alloc_bytes,
+        wasted_layout_bytes: c.wasted_layout_bytes,
         task_failures,
         stats: eng.stats.clone(),
         end_ms: eng.now() as f64 / 1e6,

@@ -258,3 +258,38 @@ fn a_signal_wakes_sleeping_duplicates_per_version() {
     let r = signalled(Version::V6_12, "skylake-sp@6.12", 4);
     assert_eq!((r.ok, count(&r, "EINTR")), (1, 3), "6.11+: -EINTR");
 }
+
+/// What a duplicate wastes splits into the kernel's copy of the file (read buffer) and the
+/// module layout: 6.1 pays both, 6.4 the read only, 6.12's shared `finit_module` nothing.
+#[test]
+fn wasted_bytes_split_into_read_buffers_and_layouts() {
+    let p = Profile::builtin("skylake-sp@6.1").unwrap();
+    let file = p
+        .modules
+        .iter()
+        .find(|m| m.name == "xfs")
+        .unwrap()
+        .file_size;
+    let read = |r: &Report| r.wasted_alloc_bytes - r.wasted_layout_bytes;
+    let r61 = run_on(Version::V6_1, &p, &racer(2, false, 0));
+    let r64 = run_on(Version::V6_4, &p, &racer(2, false, 0));
+    let r612 = run_on(Version::V6_12, &p, &racer(2, false, 0));
+    for r in [&r61, &r64] {
+        assert!(
+            read(r) >= file && read(r) < file + (64 << 10),
+            "one read buffer of {file} bytes: {}",
+            read(r)
+        );
+    }
+    assert!(
+        r61.wasted_layout_bytes > 2 << 20,
+        "6.1 allocates xfs's whole layout for the duplicate: {}",
+        r61.wasted_layout_bytes
+    );
+    assert_eq!(r64.wasted_layout_bytes, 0, "6.4 checks before the layout");
+    assert_eq!(
+        (r612.wasted_alloc_bytes, r612.wasted_layout_bytes),
+        (0, 0),
+        "6.12 shares the first finit_module's result"
+    );
+}
