@@ -11,14 +11,17 @@
 //!   `init_module`, force stripping).
 //! * [`remove`]: `modprobe -r` (softdeps, holders, remove commands, dependency pass).
 //! * [`command`]: running install/remove commands through `/bin/sh`.
-//! * [`parallel`]: probes at once under a concurrency limit (`modprobe -a`, multi-module
-//!   aliases), shared dependencies inserted once through the shared loading context.
+//! * [`parallel`]: the dependency-graph scheduler (tasks after their prerequisites, each
+//!   once, on a pool of threads under a concurrency limit).
+//! * [`batch`]: `modprobe -a`'s probes merged into one graph: a module several probes need
+//!   is inserted once, independent modules at once.
 //! * [`shared`]: the shared loading context: concurrent requests for a module, from any
 //!   number of processes, make one insertion and share its result.
 //!
 //! Everything the tools print is reported as an [`Event`]; errors keep their errno.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod command;
 pub mod force;
 pub mod insert;

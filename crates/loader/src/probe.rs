@@ -86,36 +86,52 @@ impl<K: Kernel> Loader<K> {
         opts: ProbeOptions,
         events: Events<'_>,
     ) -> Result<Probed, Errno> {
-        if !opts.ignore_loaded && self.in_kernel(module) {
-            return match opts.fail_on_loaded {
-                true => Err(Errno::EXIST),
-                false => Ok(Probed::AlreadyLoaded),
-            };
-        }
-        let blacklisted = self.is_blacklisted(module);
-        if blacklisted && (module.has_alias() || opts.blacklist) {
-            return Ok(Probed::Blacklisted);
+        if let Some(decided) = self.admit(module, opts) {
+            return decided;
         }
         let list = self.probe_list(module, opts.ignore_commands, events);
         for step in &list {
             let is_requested = step.module.key() == module.key();
-            let result = if !opts.ignore_loaded && self.in_kernel(&step.module) {
-                Err(Errno::EXIST)
-            } else {
-                let params: &[u8] = if is_requested { parameters } else { b"" };
-                self.run_step(step, params, opts, events)
-            };
-            match result {
-                Err(Errno::EXIST) if is_requested && opts.fail_on_loaded => {
-                    return Err(Errno::EXIST)
-                }
-                Err(Errno::EXIST) => {}
-                Err(_) if !step.required => {}
-                Err(e) => return Err(e),
-                Ok(()) => {}
-            }
+            let params: &[u8] = if is_requested { parameters } else { b"" };
+            let result = self.do_step(step, params, opts, events);
+            step_verdict(step, is_requested, result, opts)?;
         }
         Ok(Probed::Done)
+    }
+
+    /// The answer for a requested module decided before any step: already in the kernel
+    /// (an error under `--first-time`), or blacklisted.
+    pub(crate) fn admit(
+        &self,
+        module: &Module,
+        opts: ProbeOptions,
+    ) -> Option<Result<Probed, Errno>> {
+        if !opts.ignore_loaded && self.in_kernel(module) {
+            return Some(match opts.fail_on_loaded {
+                true => Err(Errno::EXIST),
+                false => Ok(Probed::AlreadyLoaded),
+            });
+        }
+        let blacklisted = self.is_blacklisted(module);
+        if blacklisted && (module.has_alias() || opts.blacklist) {
+            return Some(Ok(Probed::Blacklisted));
+        }
+        None
+    }
+
+    /// One step of a probe list: EEXIST when the module is in the kernel already, else its
+    /// install command or its insertion.
+    pub(crate) fn do_step(
+        &self,
+        step: &Step,
+        parameters: &[u8],
+        opts: ProbeOptions,
+        events: Events<'_>,
+    ) -> Result<(), Errno> {
+        if !opts.ignore_loaded && self.in_kernel(&step.module) {
+            return Err(Errno::EXIST);
+        }
+        self.run_step(step, parameters, opts, events)
     }
 
     fn run_step(
@@ -196,5 +212,23 @@ impl<K: Kernel> Loader<K> {
                 Err(errno)
             }
         }
+    }
+}
+
+/// What a step's result means for its probe: `Err` stops the loop with that errno. EEXIST
+/// counts as done except for the requested module under `--first-time`; failures of
+/// optional steps (softdeps) are ignored.
+pub(crate) fn step_verdict(
+    step: &Step,
+    is_requested: bool,
+    result: Result<(), Errno>,
+    opts: ProbeOptions,
+) -> Result<(), Errno> {
+    match result {
+        Err(Errno::EXIST) if is_requested && opts.fail_on_loaded => Err(Errno::EXIST),
+        Err(Errno::EXIST) => Ok(()),
+        Err(_) if !step.required => Ok(()),
+        Err(e) => Err(e),
+        Ok(()) => Ok(()),
     }
 }

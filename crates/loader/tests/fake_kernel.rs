@@ -768,3 +768,111 @@ fn a_sysfs_directory_without_initstate_is_inserted_as_kmod_does() {
     // finit_module, then init_module after ENOSYS, as libkmod; nothing after the failure.
     assert_eq!(tried, vec!["base", "mid", "mid"]);
 }
+
+fn finit_names(k: &Fake) -> Vec<String> {
+    k.calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Finit { name, .. } => Some(name),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn probe_lists_with_edges_name_what_each_entry_follows() {
+    use modkit_loader::plan::After;
+    let t = Tree::new();
+    let l = t.loader("softdep p1 pre: p2 post: alpha\n", Fake::default());
+    let list = l.probe_list_with_edges(&one(&l, "top"), false, &mut |_| {});
+    let hard = |index| After { index, hard: true };
+    let order = |index| After { index, hard: false };
+    assert_eq!(
+        names(&list.iter().map(|s| s.module.clone()).collect::<Vec<_>>()),
+        ["base", "mid", "top"]
+    );
+    assert_eq!(list[0].after, []);
+    assert_eq!(list[1].after, [hard(0)]);
+    assert_eq!(list[2].after, [hard(0), hard(1)]);
+    let list = l.probe_list_with_edges(&one(&l, "p1"), false, &mut |_| {});
+    let modules: Vec<Module> = list.iter().map(|s| s.module.clone()).collect();
+    assert_eq!(names(&modules), ["p2", "p1", "alpha"]);
+    assert_eq!(
+        (list[1].after.as_slice(), list[2].after.as_slice()),
+        (&[order(0)][..], &[order(1)][..])
+    );
+    // Without edges asked for, the list is the same and has none.
+    let plain = l.probe_list(&one(&l, "p1"), false, &mut |_| {});
+    assert!(plain.iter().all(|s| s.after.is_empty()));
+    assert_eq!(plain.len(), 3);
+}
+
+#[test]
+fn probe_all_inserts_each_module_once_after_its_dependencies() {
+    let t = Tree::new();
+    let l = t.loader("", Fake::default());
+    let requests: Vec<Module> = ["top", "mid", "p1", "p2", "base"]
+        .iter()
+        .map(|n| one(&l, n))
+        .collect();
+    let refs: Vec<&Module> = requests.iter().collect();
+    let outcomes = l
+        .probe_all(&refs, ProbeOptions::default(), 4)
+        .expect("no cycle");
+    let answers: Vec<_> = outcomes.iter().map(|(_, r)| *r).collect();
+    assert_eq!(answers, [Ok(Probed::Done); 5]);
+    let calls = finit_names(&l.kernel);
+    let mut sorted = calls.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["base", "mid", "p1", "p2", "top"],
+        "each module once: {calls:?}"
+    );
+    let at = |n: &str| calls.iter().position(|c| c == n).unwrap();
+    assert!(at("base") < at("mid") && at("mid") < at("top"), "{calls:?}");
+    // Asked again: every module is live, nothing is called.
+    let again = l.probe_all(&refs, ProbeOptions::default(), 4).unwrap();
+    assert!(again.iter().all(|(_, r)| *r == Ok(Probed::AlreadyLoaded)));
+    assert_eq!(finit_names(&l.kernel).len(), 5);
+}
+
+#[test]
+fn probe_all_gives_a_failing_dependency_to_every_probe_that_needs_it_once() {
+    let t = Tree::new();
+    let fake = Fake::default().with(|s| {
+        s.fail.insert("base".into(), Errno::NOENT);
+    });
+    let l = t.loader("", fake);
+    let requests: Vec<Module> = ["top", "mid", "p1"].iter().map(|n| one(&l, n)).collect();
+    let refs: Vec<&Module> = requests.iter().collect();
+    let outcomes = l
+        .probe_all(&refs, ProbeOptions::default(), 2)
+        .expect("no cycle");
+    let answers: Vec<_> = outcomes.iter().map(|(_, r)| *r).collect();
+    assert_eq!(
+        answers,
+        [Err(Errno::NOENT), Err(Errno::NOENT), Ok(Probed::Done)]
+    );
+    let calls = finit_names(&l.kernel);
+    assert_eq!(
+        calls.iter().filter(|c| *c == "base").count(),
+        1,
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c == "mid" || c == "top"),
+        "nothing above base: {calls:?}"
+    );
+    assert!(calls.contains(&"p1".to_owned()));
+}
+
+#[test]
+fn probe_all_declines_softdeps_that_order_two_modules_both_ways() {
+    let t = Tree::new();
+    let l = t.loader("softdep p1 pre: p2\nsoftdep p2 pre: p1\n", Fake::default());
+    let requests: Vec<Module> = ["p1", "p2"].iter().map(|n| one(&l, n)).collect();
+    let refs: Vec<&Module> = requests.iter().collect();
+    assert!(l.probe_all(&refs, ProbeOptions::default(), 2).is_none());
+    assert!(l.kernel.calls().is_empty(), "nothing was inserted");
+}

@@ -489,28 +489,30 @@ impl Run {
     }
 
     /// `modprobe -a A B …` through the shared loading context: the names are looked up in
-    /// order, every resolved module is probed by a pool of
-    /// [`parallel::jobs`] threads, and the messages are given in argument order.
-    fn insert_parallel(&self, requests: &[(Vec<u8>, Vec<u8>)]) -> Result<bool, Fatal> {
-        let resolved: Vec<Vec<Module>> = requests
+    /// order, the probes of every resolved module run as one dependency graph on
+    /// [`parallel::jobs`] threads (one after the other when softdeps order two modules both
+    /// ways), and the messages are given in argument order.
+    fn insert_parallel(&self, names: &[Vec<u8>]) -> Result<bool, Fatal> {
+        let resolved: Vec<Vec<Module>> = names
             .iter()
-            .map(|(name, _)| self.loader.lookup(name).unwrap_or_default())
+            .map(|name| self.loader.lookup(name).unwrap_or_default())
             .collect();
-        let jobs: Vec<(&Module, &[u8])> = resolved
-            .iter()
-            .zip(requests)
-            .flat_map(|(ms, (_, params))| ms.iter().map(move |m| (m, params.as_slice())))
-            .collect();
+        let modules: Vec<&Module> = resolved.iter().flatten().collect();
         let opts = self.probe_options();
         let loader = &self.loader;
-        let mut outcomes = parallel::run(&jobs, parallel::jobs(), |&(m, params)| {
-            let mut events = Vec::new();
-            let r = loader.probe(m, params, opts, &mut |e| events.push(e));
-            (events, r)
-        })
-        .into_iter();
+        let outcomes = loader
+            .probe_all(&modules, opts, parallel::jobs())
+            .unwrap_or_else(|| {
+                let probe_one = |m: &&Module| {
+                    let mut events = Vec::new();
+                    let r = loader.probe(m, b"", opts, &mut |e| events.push(e));
+                    (events, r)
+                };
+                modules.iter().map(probe_one).collect()
+            });
+        let mut outcomes = outcomes.into_iter();
         let mut ok = true;
-        for ((name, _), modules) in requests.iter().zip(&resolved) {
+        for (name, modules) in names.iter().zip(&resolved) {
             if modules.is_empty() {
                 self.fatal_or_warning(&Text::NotFoundInDirectory(name, &self.dir).render())?;
                 ok = false;
@@ -806,9 +808,7 @@ fn dispatch(run: &Run, args: &[Vec<u8>]) -> Result<bool, Fatal> {
         return Ok(ok);
     }
     if s.all && args.len() > 1 && run.parallel() {
-        let requests: Vec<(Vec<u8>, Vec<u8>)> =
-            args.iter().map(|a| (a.clone(), Vec::new())).collect();
-        return run.insert_parallel(&requests);
+        return run.insert_parallel(args);
     }
     if s.all {
         let mut ok = true;
