@@ -876,3 +876,84 @@ fn probe_all_declines_softdeps_that_order_two_modules_both_ways() {
     assert!(l.probe_all(&refs, ProbeOptions::default(), 2).is_none());
     assert!(l.kernel.calls().is_empty(), "nothing was inserted");
 }
+
+/// A loader inserting through a shared loading context in a fresh run directory, waiting
+/// at most `coming` for a module in state `coming`.
+fn shared_loader(
+    t: &Tree,
+    kernel: Fake,
+    coming: std::time::Duration,
+) -> (tempfile::TempDir, Loader<Fake>) {
+    let run = tempfile::tempdir().unwrap();
+    let mut shared = modkit_loader::shared::Shared::open(run.path().join("run")).expect("run dir");
+    shared.coming_bound = coming;
+    (run, t.loader("", kernel).with_shared(shared))
+}
+
+#[test]
+fn a_coming_module_is_waited_for_and_never_inserted_again() {
+    use std::time::Duration;
+    let t = Tree::new();
+    let fake = Fake::default().with(|s| {
+        s.states.insert("base".into(), InitState::Coming);
+    });
+    let (_run, l) = shared_loader(&t, fake, Duration::from_secs(30));
+    let base = one(&l, "base");
+    let mut events = Vec::new();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            l.kernel
+                .state
+                .lock()
+                .unwrap()
+                .states
+                .insert("base".into(), InitState::Live);
+        });
+        let r = l.probe(&base, b"", ProbeOptions::default(), &mut |e| {
+            events.push(show(e))
+        });
+        assert_eq!(r, Ok(Probed::Done));
+        assert_eq!(
+            l.kernel.initstate("base"),
+            Ok(Some(InitState::Live)),
+            "the probe returned once the module was live, not while it was coming"
+        );
+    });
+    assert!(
+        l.kernel.calls().is_empty(),
+        "no insertion call: {:?}",
+        l.kernel.calls()
+    );
+    assert!(
+        !events.iter().any(|e| e.contains("SharedContext")),
+        "no warning within the bound: {events:?}"
+    );
+}
+
+#[test]
+fn a_module_still_coming_after_the_bound_is_reported_and_not_inserted() {
+    use std::time::Duration;
+    let t = Tree::new();
+    let fake = Fake::default().with(|s| {
+        s.states.insert("base".into(), InitState::Coming);
+    });
+    let (_run, l) = shared_loader(&t, fake, Duration::from_millis(50));
+    let (r, events) = {
+        let base = one(&l, "base");
+        let mut events = Vec::new();
+        let r = l.probe(&base, b"", ProbeOptions::default(), &mut |e| events.push(e));
+        (r, events)
+    };
+    assert_eq!(
+        r,
+        Ok(Probed::Done),
+        "its init is still running: loaded, as the kernel says"
+    );
+    assert!(l.kernel.calls().is_empty(), "{:?}", l.kernel.calls());
+    let warned = events.iter().any(|e| {
+        matches!(e, Event::Notice(Notice::SharedContext { warning: true, message, .. })
+            if message.contains("still coming after 0.05 s"))
+    });
+    assert!(warned, "{events:?}");
+}
