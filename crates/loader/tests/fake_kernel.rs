@@ -902,7 +902,7 @@ fn a_coming_module_is_waited_for_and_never_inserted_again() {
     let mut events = Vec::new();
     std::thread::scope(|scope| {
         scope.spawn(|| {
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(300));
             l.kernel
                 .state
                 .lock()
