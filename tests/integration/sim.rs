@@ -213,7 +213,7 @@ fn committed_profiles_regenerate_byte_for_byte() {
     };
     let profiles = workspace_root().join("crates/sim/profiles");
     for tree in trees {
-        for machine in ["skylake-sp", "kvm-guest", "epyc-guest"] {
+        for machine in ["skylake-sp", "kvm-guest", "epyc-guest", "tcg-haswell"] {
             let series: String = tree
                 .version
                 .split('.')
