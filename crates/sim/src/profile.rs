@@ -62,6 +62,10 @@ pub struct ModuleFacts {
     /// EEXIST with intel_pstate built in); absent: `init` succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_errno: Option<String>,
+    /// A built-in user keeps a reference once the module has loaded
+    /// ([`PINNED_BY_BUILTIN`]): it stays loaded for the rest of the boot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pinned: bool,
 }
 
 /// One uevent raised per CPU: its MODALIAS and the modules it resolves to, in lookup order.
@@ -111,6 +115,14 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "epyc-guest@6.12",
         include_str!("../profiles/epyc-guest@6.12.json"),
+    ),
+    (
+        "tcg-haswell@6.1",
+        include_str!("../profiles/tcg-haswell@6.1.json"),
+    ),
+    (
+        "tcg-haswell@6.12",
+        include_str!("../profiles/tcg-haswell@6.12.json"),
     ),
 ];
 
@@ -211,12 +223,13 @@ impl ModuleFacts {
                 elf64: t.sym_size == 24,
             }),
             init_errno: None,
+            pinned: false,
         })
     }
 }
 
-/// `xfs` from `kernel/fs/xfs/xfs.ko.xz`.
-fn file_stem(path: &str) -> String {
+/// `xfs` from `kernel/fs/xfs/xfs.ko.xz` (`-` becomes `_`, as in module names).
+pub fn file_stem(path: &str) -> String {
     let base = path.rsplit('/').next().unwrap_or(path);
     base.split('.').next().unwrap_or(base).replace('-', "_")
 }
@@ -334,6 +347,25 @@ impl Profile {
         set
     }
 
+    /// The CPU device's uevent (its MODALIAS starts with `cpu:`), if the profile has one.
+    pub fn cpu_event(&self) -> Option<&EventFacts> {
+        self.events.iter().find(|e| e.modalias.starts_with("cpu:"))
+    }
+
+    /// The CPU event's modules in the order `modprobe --show-depends MODALIAS` lists them:
+    /// each match in lookup order after its dependencies, every module once.
+    pub fn cpu_set_order(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in self.cpu_event().map_or(&[][..], |e| &e.modules[..]) {
+            for name in self.load_order(m) {
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+        out
+    }
+
     /// `name` after its dependencies (dependencies first, each once), as modprobe inserts.
     pub fn load_order(&self, name: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -387,8 +419,8 @@ impl Profile {
     }
 }
 
-/// A machine type of kernel-loader §10.4: its CPU MODALIAS and what `init` of the cpufreq
-/// drivers returns on it (§10.5).
+/// A machine type: its CPU MODALIAS, what `init` returns on it for modules that fail
+/// there, and the modules its profile carries besides the per-CPU sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Machine {
     /// Profile name.
@@ -397,13 +429,29 @@ pub struct Machine {
     pub cpu_id: &'static str,
     /// `X86_FEATURE_*` numbers that matter, 4 hex digits.
     pub features: &'static [&'static str],
-    /// The errno of acpi_cpufreq/pcc_cpufreq `init` (EEXIST with intel_pstate active,
-    /// ENODEV without ACPI performance objects in a VM).
-    pub cpufreq_init_errno: &'static str,
+    /// The CPU MODALIAS verbatim as the machine's kernel printed it, per tree series
+    /// (feature numbers move between releases); it replaces `cpu_id` and `features` for
+    /// that series.
+    pub recorded_modalias: &'static [(&'static str, &'static str)],
+    /// (module, errno) of every module whose `init` fails on this machine: the cpufreq
+    /// drivers (§10.5: EEXIST with intel_pstate active, ENODEV without ACPI performance
+    /// objects in a VM), and drivers that find no hardware under emulation.
+    pub init_errnos: &'static [(&'static str, &'static str)],
+    /// Modules the profile carries besides the per-CPU sets and [`EXTRA_MODULES`].
+    pub extra: &'static [&'static str],
 }
 
-/// The three machine types of §10.4: skx, skx-guest, epyc-guest.
-pub const MACHINES: [Machine; 3] = [
+/// The CPU MODALIAS of the testbed's guest (`-cpu Haswell-noTSX-IBRS` under TCG) as each
+/// kernel printed it in the recorded campaign (`cpu_modalias` of testbed/results.json).
+const TCG_HASWELL_6_1: &str = "cpu:type:x86,ven0000fam0006mod003C:feature:,0000,0002,0003,0004,0005,0006,0007,0008,0009,000B,000C,000D,000E,000F,0010,0011,0013,0017,0018,0019,001A,001C,002B,0034,003B,003D,0068,006F,0070,0072,0074,0075,0076,0079,0080,0081,0089,008C,008D,0093,0094,0096,0097,0099,009A,009B,009C,009D,009E,009F,00C0,00C5,00EB,00ED,00F3,00FD,00FF,0120,0123,0125,0127,0128,0129,0140,0165,016C,016E,0172,017B,01C2";
+const TCG_HASWELL_6_12: &str = "cpu:type:x86,ven0000fam0006mod003C:feature:,0000,0002,0003,0004,0005,0006,0007,0008,0009,000B,000C,000D,000E,000F,0010,0011,0013,0017,0018,0019,001A,001C,002B,0034,003B,003D,0068,006F,0070,0072,0074,0075,0076,0079,0080,0081,0089,008C,008D,0093,0094,0096,0097,0099,009A,009B,009C,009D,009E,009F,00C0,00C5,00EB,00ED,00F3,00FD,00FF,0120,0123,0125,0127,0128,0129,0140,0165,016C,016E,017B,01C2,0282";
+
+/// The cpufreq drivers' `init` errno in a VM without ACPI performance objects.
+const GUEST_CPUFREQ: [(&str, &str); 2] = [("acpi_cpufreq", "ENODEV"), ("pcc_cpufreq", "ENODEV")];
+
+/// The machine types: the three of §10.4 (skx, skx-guest, epyc-guest) and the testbed's
+/// guest.
+pub const MACHINES: [Machine; 4] = [
     Machine {
         name: "skylake-sp",
         cpu_id: "ven0000fam0006mod0055",
@@ -411,13 +459,17 @@ pub const MACHINES: [Machine; 3] = [
             "0016", "007D", "0081", "0083", "0085", "0089", "0094", "0099", "009C", "0125", "01C0",
             "01C6",
         ],
-        cpufreq_init_errno: "EEXIST",
+        recorded_modalias: &[],
+        init_errnos: &[("acpi_cpufreq", "EEXIST"), ("pcc_cpufreq", "EEXIST")],
+        extra: &[],
     },
     Machine {
         name: "kvm-guest",
         cpu_id: "ven0000fam0006mod0055",
         features: &["0081", "0089", "0094", "0099", "009C", "0125"],
-        cpufreq_init_errno: "ENODEV",
+        recorded_modalias: &[],
+        init_errnos: &GUEST_CPUFREQ,
+        extra: &[],
     },
     Machine {
         name: "epyc-guest",
@@ -425,15 +477,40 @@ pub const MACHINES: [Machine; 3] = [
         features: &[
             "0081", "0089", "0094", "0099", "009C", "00FC", "0125", "013D",
         ],
-        cpufreq_init_errno: "ENODEV",
+        recorded_modalias: &[],
+        init_errnos: &GUEST_CPUFREQ,
+        extra: &[],
+    },
+    // The testbed's QEMU guest (testbed.md §2: TCG, `-cpu Haswell-noTSX-IBRS`). Under TCG
+    // the uncore and C-state PMUs and the digital thermal sensor are absent: every
+    // campaign storm of the set has intel_uncore and intel_cstate fail with ENODEV
+    // (kmod's "could not insert 'intel_uncore': No such device" on both kernels), and
+    // coretemp's init-fails storms fail with ENODEV.
+    Machine {
+        name: "tcg-haswell",
+        cpu_id: "ven0000fam0006mod003C",
+        features: &[],
+        recorded_modalias: &[("6.1", TCG_HASWELL_6_1), ("6.12", TCG_HASWELL_6_12)],
+        init_errnos: &[
+            ("acpi_cpufreq", "ENODEV"),
+            ("pcc_cpufreq", "ENODEV"),
+            ("intel_uncore", "ENODEV"),
+            ("intel_cstate", "ENODEV"),
+            ("coretemp", "ENODEV"),
+        ],
+        extra: &["coretemp"],
     },
 ];
 
-/// Modules whose `init` fails when another cpufreq driver is registered (§10.5).
-pub const CPUFREQ_DRIVERS: [&str; 2] = ["acpi_cpufreq", "pcc_cpufreq"];
-
 /// Extra modules every profile carries for racer workloads (with their dependencies).
 pub const EXTRA_MODULES: [&str; 2] = ["xfs", "crc32c_generic"];
+
+/// Modules a built-in user pins once they register, when the kernel configuration has
+/// the option built in: (module, option). With `CONFIG_CRC_T10DIF=y` (Debian 6.12; a
+/// module in 6.1) the built-in crc-t10dif library switches its crypto transform to the
+/// best `crct10dif` driver that registers and keeps a reference on it, so
+/// crct10dif_pclmul cannot be unloaded after its first load in a boot.
+pub const PINNED_BY_BUILTIN: [(&str, &str); 1] = [("crct10dif_pclmul", "CONFIG_CRC_T10DIF")];
 
 impl Machine {
     /// A machine type by profile name.
@@ -441,8 +518,12 @@ impl Machine {
         MACHINES.iter().copied().find(|m| m.name == name)
     }
 
-    /// The CPU device's MODALIAS (`print_cpu_modalias`), identical on every CPU.
-    pub fn cpu_modalias(&self) -> String {
+    /// The CPU device's MODALIAS (`print_cpu_modalias`), identical on every CPU, as a
+    /// kernel of the tree `series` (`6.1`, `6.12`) prints it.
+    pub fn cpu_modalias(&self, series: &str) -> String {
+        if let Some((_, m)) = self.recorded_modalias.iter().find(|(s, _)| *s == series) {
+            return (*m).to_owned();
+        }
         let mut s = format!("cpu:type:x86,{}:feature:", self.cpu_id);
         for f in self.features {
             s.push(',');
@@ -453,9 +534,24 @@ impl Machine {
 
     /// The per-CPU uevent MODALIASes: the CPU device, and on trees whose ACPI processor
     /// driver still binds cpufreq drivers by alias (≤ 6.3), the ACPI processor object.
-    pub fn modaliases(&self) -> Vec<String> {
-        vec![self.cpu_modalias(), "acpi:LNXCPU:".to_owned()]
+    pub fn modaliases(&self, series: &str) -> Vec<String> {
+        vec![self.cpu_modalias(series), "acpi:LNXCPU:".to_owned()]
     }
+
+    /// The errno `init` of `module` returns on this machine, if it fails.
+    pub fn init_errno(&self, module: &str) -> Option<&'static str> {
+        self.init_errnos
+            .iter()
+            .find(|(m, _)| *m == module)
+            .map(|(_, e)| *e)
+    }
+}
+
+/// Whether a kernel configuration (`boot/config-VERSION` text) has `option` built in.
+pub fn config_builtin(config: &str, option: &str) -> bool {
+    config
+        .lines()
+        .any(|l| l.strip_prefix(option).is_some_and(|rest| rest == "=y"))
 }
 
 #[cfg(test)]
@@ -497,6 +593,50 @@ mod tests {
         let p = Profile::from_json("x", &tiny("\"b\"")).unwrap();
         assert_eq!(p.load_order("a"), vec!["b".to_owned(), "a".to_owned()]);
         assert_eq!(p.cpu_set(), vec!["a".to_owned(), "b".to_owned()]);
+    }
+
+    #[test]
+    fn the_testbed_guest_uses_the_modalias_each_kernel_printed() {
+        let m = Machine::by_name("tcg-haswell").unwrap();
+        assert!(m.cpu_modalias("6.1").ends_with(",0172,017B,01C2"));
+        assert!(m.cpu_modalias("6.12").ends_with(",017B,01C2,0282"));
+        assert_eq!(m.init_errno("intel_uncore"), Some("ENODEV"));
+        assert_eq!(m.init_errno("rapl"), None);
+        let skx = Machine::by_name("skylake-sp").unwrap();
+        assert_eq!(
+            skx.cpu_modalias("6.12"),
+            "cpu:type:x86,ven0000fam0006mod0055:feature:,0016,007D,0081,0083,0085,0089,0094,0099,009C,0125,01C0,01C6"
+        );
+        assert_eq!(skx.init_errno("acpi_cpufreq"), Some("EEXIST"));
+    }
+
+    #[test]
+    fn a_built_in_option_is_one_set_to_y() {
+        let config = "CONFIG_CRC_T10DIF=y\nCONFIG_CRC_T10DIF_ARCH=m\n# CONFIG_X is not set\n";
+        assert!(config_builtin(config, "CONFIG_CRC_T10DIF"));
+        assert!(!config_builtin(config, "CONFIG_CRC_T10DIF_ARCH"));
+        assert!(!config_builtin(config, "CONFIG_X"));
+        assert!(!config_builtin(
+            "CONFIG_CRC_T10DIF=m\n",
+            "CONFIG_CRC_T10DIF"
+        ));
+    }
+
+    #[test]
+    fn the_cpu_set_lists_each_module_once_after_its_dependencies() {
+        let p = Profile::builtin("tcg-haswell@6.12").unwrap();
+        let order = p.cpu_set_order();
+        let at = |n: &str| order.iter().position(|m| m == n).unwrap();
+        assert!(at("cryptd") < at("crypto_simd") && at("crypto_simd") < at("aesni_intel"));
+        assert!(at("gf128mul") < at("aesni_intel"));
+        let mut sorted = order.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), order.len(), "no module twice");
+        assert!(
+            !order.iter().any(|m| m == "acpi_cpufreq"),
+            "the CPU event only"
+        );
     }
 
     #[test]

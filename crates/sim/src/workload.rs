@@ -75,6 +75,19 @@ pub enum Workload {
         /// Signal every sleeping loader this long after the release (ns).
         signal_at: Option<Ns>,
     },
+    /// testbed.md's per-CPU set storm: N processes released by the barrier, each loading
+    /// the profile's CPU set in `modprobe --show-depends` order (a raw loader goes on
+    /// after a failed call, as the testbed's racer does; finit passes flag 4 for a file
+    /// the kernel decompresses), or, in exec mode, running `modprobe $MODALIAS`.
+    CpuSet {
+        n: u32,
+        /// Distinct inodes (tmpfs copies of every file) instead of the tree's files.
+        copies: bool,
+        call: RacerCall,
+        exec: Option<Userspace>,
+        /// Modules LIVE before the storm (pinned ones an earlier load left behind).
+        loaded: Vec<String>,
+    },
     /// udev coldplug of every online CPU's uevents (§10).
     Coldplug { userspace: Userspace },
     /// `stress-ng --module N --module-name M` (§11.1) for `duration` of virtual time.
@@ -96,6 +109,8 @@ pub enum WorkloadError {
     NoModule { profile: String, module: String },
     #[error("profile {0} has no per-CPU events")]
     NoEvents(String),
+    #[error("profile {0} has no CPU device event")]
+    NoCpuEvent(String),
     #[error("kmod.sh test {0} is not modelled (0008 and 0009 are)")]
     KmodTest(u32),
 }
@@ -154,6 +169,8 @@ struct Task {
     idx: usize,
     /// The file racers and stress-ng use (their own copy or the shared one).
     file: Option<FileId>,
+    /// A racer's calls after the current one (the CPU set, in order).
+    calls: VecDeque<Syscall>,
     call: Option<Syscall>,
     pending: Option<Syscall>,
     /// The last call was BusyBox's `finit_module`: retry with `init_module`.
@@ -174,6 +191,7 @@ impl Task {
             probe: 0,
             idx: 0,
             file: None,
+            calls: VecDeque::new(),
             call: None,
             pending: None,
             busybox_retry: false,
@@ -241,6 +259,16 @@ pub fn run(profile: &Profile, cfg: Config, workload: &Workload) -> Result<Report
         Workload::Racer { module, .. } => {
             let m = d.eng.module_id(module).ok_or_else(|| missing(module))?;
             d.setup_racer(profile, m, workload);
+        }
+        Workload::CpuSet { loaded, .. } => {
+            if profile.cpu_event().is_none() {
+                return Err(WorkloadError::NoCpuEvent(profile.id()));
+            }
+            for name in loaded {
+                let m = d.eng.module_id(name).ok_or_else(|| missing(name))?;
+                d.eng.preload(m);
+            }
+            d.setup_cpu_set(profile, workload);
         }
         Workload::Coldplug { userspace } => {
             if profile.events.is_empty() {
@@ -359,6 +387,81 @@ impl Driver {
             self.eng.wake_task_at(id, at);
         }
         self.baseline();
+    }
+
+    fn setup_cpu_set(&mut self, profile: &Profile, w: &Workload) {
+        let Workload::CpuSet {
+            n,
+            copies,
+            call,
+            exec,
+            ..
+        } = w
+        else {
+            return;
+        };
+        let order: Vec<ModId> = profile
+            .cpu_set_order()
+            .iter()
+            .filter_map(|name| self.eng.module_id(name))
+            .collect();
+        let chains: Vec<Vec<ModId>> = profile.cpu_event().map_or(Vec::new(), |e| {
+            e.modules
+                .iter()
+                .map(|name| {
+                    profile
+                        .load_order(name)
+                        .iter()
+                        .filter_map(|n| self.eng.module_id(n))
+                        .collect()
+                })
+                .collect()
+        });
+        let stagger = if exec.is_some() {
+            self.eng.cfg.timing.exec_stagger_ns
+        } else {
+            self.eng.cfg.timing.stagger_ns
+        };
+        for i in 0..*n {
+            let mut t = Task::new(Kind::Racer);
+            if let Some(u) = exec {
+                t.kind = Kind::Modprobe;
+                t.userspace = Some(*u);
+                t.probes = chains.clone();
+            } else {
+                t.calls = order
+                    .iter()
+                    .map(|&m| self.set_call(m, *copies, *call))
+                    .collect();
+                t.pending = t.calls.pop_front();
+            }
+            let id = self.add_task(t);
+            let at = self.start_offset(u64::from(i), stagger);
+            self.eng.wake_task_at(id, at);
+        }
+        self.baseline();
+    }
+
+    /// A raw loader's call for `m` in a set storm: `init_module`, or `finit_module` of the
+    /// tree's file (or a copy of it) with flag 4 when the file is compressed.
+    fn set_call(&mut self, m: ModId, copies: bool, call: RacerCall) -> Syscall {
+        let compressed = self.eng.modules[m].compressed;
+        match call {
+            RacerCall::Init => Syscall::Init { module: m },
+            RacerCall::Finit(flags) => {
+                let file = if copies {
+                    self.eng.add_file(m, compressed)
+                } else {
+                    self.eng.tree_file(m)
+                };
+                let flags = if compressed {
+                    flags | FLAG_COMPRESSED
+                } else {
+                    flags
+                };
+                Syscall::Finit { file, flags }
+            }
+        }
     }
 
     fn setup_coldplug(&mut self, profile: &Profile, userspace: Userspace) {
@@ -604,7 +707,12 @@ impl Driver {
         let now = self.eng.now();
         match self.tasks[t].kind {
             Kind::Racer => {
-                self.tasks[t].failed = c.result.is_err();
+                self.tasks[t].failed |= c.result.is_err();
+                if let Some(next) = self.tasks[t].calls.pop_front() {
+                    self.tasks[t].pending = Some(next);
+                    let at = now + self.eng.cfg.timing.entry_ns;
+                    return self.eng.wake_task_at(t, at);
+                }
                 return self.task_done(t);
             }
             Kind::Stress { ops_left, deadline } => {

@@ -1,6 +1,6 @@
 //! stress-ng --module and kmod.sh 0008/0009 (kernel-loader §11) on the model.
 
-use modkit_sim::workload::{run, Workload};
+use modkit_sim::workload::{run, RacerCall, Workload};
 use modkit_sim::{Config, Profile, Version};
 
 #[test]
@@ -80,4 +80,54 @@ fn kmod_sh_0008_waits_for_request_module_slots() {
         },
     );
     assert!(bad.is_err(), "only 0008 and 0009 are modelled");
+}
+
+/// The testbed guest's CPU set as the campaign's raw loaders load it (testbed.md).
+fn set_storm(n: u32, loaded: &[&str]) -> Workload {
+    Workload::CpuSet {
+        n,
+        copies: false,
+        call: RacerCall::Finit(0),
+        exec: None,
+        loaded: loaded.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+#[test]
+fn a_cpu_set_storm_loads_the_set_in_order_and_two_inits_fail_under_tcg() {
+    let p = Profile::builtin("tcg-haswell@6.1").unwrap();
+    assert_eq!(
+        p.cpu_set_order()[..3],
+        ["intel_uncore", "intel_cstate", "rapl"].map(String::from)
+    );
+    let one = run(&p, Config::new(Version::V6_1, 4), &set_storm(1, &[])).unwrap();
+    assert_eq!((one.syscalls, one.ok), (16, 14));
+    assert_eq!(one.errnos.get("ENODEV"), Some(&2), "{:?}", one.errnos);
+    // 6.1: each duplicate of a module that loads gets EEXIST; of one whose init fails,
+    // EBUSY (it waited) or the failure itself (it came after the module was gone).
+    let four = run(&p, Config::new(Version::V6_1, 4), &set_storm(4, &[])).unwrap();
+    assert_eq!((four.syscalls, four.ok), (64, 14));
+    assert_eq!(four.errnos.get("EEXIST"), Some(&42));
+    let failed = four.errnos.get("EBUSY").unwrap_or(&0) + four.errnos.get("ENODEV").unwrap_or(&0);
+    assert_eq!(failed, 8);
+    assert!(four.peak_vmalloc_delta_kb > 3 * one.peak_vmalloc_delta_kb);
+}
+
+#[test]
+fn a_pinned_module_left_loaded_answers_eexist_and_the_shared_result_covers_the_rest() {
+    let p = Profile::builtin("tcg-haswell@6.12").unwrap();
+    assert!(p.module("crct10dif_pclmul").is_some_and(|m| m.pinned));
+    let fresh = run(&p, Config::new(Version::V6_12, 4), &set_storm(1, &[])).unwrap();
+    assert_eq!((fresh.ok, fresh.errnos.get("EEXIST")), (13, None));
+    let w = set_storm(4, &["crct10dif_pclmul"]);
+    let r = run(&p, Config::new(Version::V6_12, 4), &w).unwrap();
+    // Same inode, flag 4: every loader shares the first one's result (§8.2).
+    assert_eq!(r.ok, 48);
+    assert_eq!(r.errnos.get("EEXIST"), Some(&4));
+    assert_eq!(r.errnos.get("ENODEV"), Some(&8));
+    let missing = run(&p, Config::new(Version::V6_12, 4), &set_storm(1, &["nope"]));
+    assert!(missing
+        .unwrap_err()
+        .to_string()
+        .contains("no module 'nope'"));
 }

@@ -210,10 +210,10 @@ fn storm_lines(db: &ModDb, version: &str, index: usize, storm: &Storm) -> Result
     Ok(out)
 }
 
-/// The /init script running `steps` on a kernel of `version`.
-pub fn init_script(db: &ModDb, version: &str, steps: &[Step]) -> Result<String> {
-    let mut script = PRELUDE.to_owned();
-    let cpu_storms = steps.iter().any(|s| {
+/// Whether a boot running `steps` loads the per-CPU set once before its first step
+/// ([`CPU_SET_WARM_UP`]): it does when any step is a CPU-set storm.
+pub fn warms_up_cpu_set(steps: &[Step]) -> bool {
+    steps.iter().any(|s| {
         matches!(
             s,
             Step::Storm(Storm {
@@ -221,8 +221,13 @@ pub fn init_script(db: &ModDb, version: &str, steps: &[Step]) -> Result<String> 
                 ..
             })
         )
-    });
-    if cpu_storms {
+    })
+}
+
+/// The /init script running `steps` on a kernel of `version`.
+pub fn init_script(db: &ModDb, version: &str, steps: &[Step]) -> Result<String> {
+    let mut script = PRELUDE.to_owned();
+    if warms_up_cpu_set(steps) {
         script.push_str(CPU_SET_WARM_UP);
     }
     for (index, step) in steps.iter().enumerate() {

@@ -4,7 +4,7 @@
 //! result is recorded too: as a timeout when the watchdog stopped it, else as an error.
 
 use super::assets::Assets;
-use super::plan::{Step, Storm};
+use super::plan::{warms_up_cpu_set, Step, Storm};
 use super::qemu::Console;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -87,10 +87,16 @@ pub fn collect(
         .into_iter()
         .filter_map(|r| Some((r["label"].as_str()?.parse().ok()?, r)))
         .collect();
+    let warm_up = warms_up_cpu_set(batch);
     let mut records = Vec::new();
     for (i, step) in batch.iter().enumerate() {
         let mut record = common(assets, &ident, smp);
         record.extend(step_fields(step));
+        if matches!(step, Step::Storm(_)) {
+            // The boot loaded the CPU set before its first step: modules it pins (6.12:
+            // crct10dif_pclmul) are loaded when every storm of the boot starts.
+            record.insert("cpu_set_warm_up".into(), json!(warm_up));
+        }
         if let Some(result) = results.get(&i) {
             merge_result(&mut record, result);
             records.push(Value::Object(record));
@@ -238,7 +244,31 @@ mod tests {
         assert_eq!(records[0]["n"], 1);
         assert_eq!(records[1]["timeout"], true);
         assert_eq!(records[1]["n"], 4);
+        assert_eq!(
+            records[0]["cpu_set_warm_up"], false,
+            "no CPU-set storm in the boot"
+        );
         assert!(summary(&records).contains("ERROR: step 1 overran"));
+    }
+
+    #[test]
+    fn storms_of_a_boot_with_cpu_set_storms_say_the_set_was_warmed_up() {
+        let console = Console {
+            lines: vec!["STEP 0".into(), "STEP 1".into(), "DONE".into()],
+            hung_in: None,
+            crashed_in: None,
+            elapsed: Duration::from_secs(1),
+        };
+        let cpu = Step::Storm(Storm {
+            loader: Loader::Kmod,
+            target: Target::CpuSet,
+            n: 2,
+            copies: false,
+            scenario: Scenario::Duplicates,
+        });
+        let (records, _) = collect(&assets(), &[storm(1), cpu], &console, 4);
+        assert_eq!(records[0]["cpu_set_warm_up"], true);
+        assert_eq!(records[1]["cpu_set_warm_up"], true);
     }
 
     #[test]

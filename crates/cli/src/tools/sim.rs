@@ -13,7 +13,7 @@
 //! Errors are one line on stderr and exit status 1; usage errors exit 2.
 
 use super::stdout;
-use modkit_sim::profile::{Machine, CPUFREQ_DRIVERS, EXTRA_MODULES};
+use modkit_sim::profile::{config_builtin, Machine, EXTRA_MODULES, PINNED_BY_BUILTIN};
 use modkit_sim::workload::{self, RacerCall, Userspace, Workload};
 use modkit_sim::{Config, ModuleFacts, Profile, Version};
 use std::collections::BTreeMap;
@@ -310,7 +310,7 @@ fn validate(args: &[String]) -> Result<(), Failure> {
         records.extend(modkit_sim::validate::parse_results(&text)?);
     }
     let outcome = modkit_sim::validate::validate(&records);
-    stdout(outcome.table().as_bytes());
+    stdout(format!("{}\n{}", outcome.table(), outcome.summary()).as_bytes());
     if outcome.failures() > 0 {
         return Err(format!(
             "{} of {} records differ",
@@ -424,8 +424,11 @@ fn open_database(
 pub fn derive_profile(root: &Path, version: &str, machine: Machine) -> Result<Profile, Failure> {
     let moddir = root.join("lib/modules").join(version);
     let (db, _scratch) = open_database(root, version)?;
+    // The tree's kernel configuration, when it ships one (`boot/config-VERSION`).
+    let config = std::fs::read_to_string(root.join("boot").join(format!("config-{version}")))
+        .unwrap_or_default();
     let mut events = Vec::new();
-    for alias in machine.modaliases() {
+    for alias in machine.modaliases(&series(version)) {
         let found = db.lookup(alias.as_bytes())?;
         let modules: Vec<String> = found
             .iter()
@@ -441,6 +444,7 @@ pub fn derive_profile(root: &Path, version: &str, machine: Machine) -> Result<Pr
     }
     let mut wanted: Vec<String> = events.iter().flat_map(|e| e.modules.clone()).collect();
     wanted.extend(EXTRA_MODULES.iter().map(|s| (*s).to_owned()));
+    wanted.extend(machine.extra.iter().map(|s| (*s).to_owned()));
     let mut facts: BTreeMap<String, ModuleFacts> = BTreeMap::new();
     while let Some(name) = wanted.pop() {
         if facts.contains_key(&name) {
@@ -452,9 +456,10 @@ pub fn derive_profile(root: &Path, version: &str, machine: Machine) -> Result<Pr
         let rel = String::from_utf8_lossy(&line.path).into_owned();
         let bytes = std::fs::read(moddir.join(&rel)).map_err(|e| format!("{rel}: {e}"))?;
         let mut f = ModuleFacts::from_file(&rel, &bytes)?;
-        if CPUFREQ_DRIVERS.contains(&f.name.as_str()) {
-            f.init_errno = Some(machine.cpufreq_init_errno.to_owned());
-        }
+        f.init_errno = machine.init_errno(&f.name).map(str::to_owned);
+        f.pinned = PINNED_BY_BUILTIN
+            .iter()
+            .any(|(m, option)| *m == f.name && config_builtin(&config, option));
         wanted.extend(f.depends.iter().cloned());
         facts.insert(name, f);
     }

@@ -94,13 +94,21 @@ fn draw_panel<DB: DrawingBackend>(
             .filter(|p| p.enomem > 0)
             .map(|p| (f64::from(p.cpus), panel.value(p)))
             .collect();
-        chart
+        let first = exhausted.first().map(|&(cpus, _)| cpus);
+        let crosses = chart
             .draw_series(
                 exhausted
                     .into_iter()
                     .map(|c| Cross::new(c, 6, color.stroke_width(3))),
             )
             .map_err(|e| e.to_string())?;
+        if let (true, Some(cpus)) = (text, first) {
+            crosses
+                .label(format!(
+                    "{v}: module area exhausted (-ENOMEM) from {cpus} CPUs"
+                ))
+                .legend(move |(x, y)| Cross::new((x + 8, y), 5, color.stroke_width(2)));
+        }
     }
     if text {
         chart
