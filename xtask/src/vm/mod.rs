@@ -100,7 +100,7 @@ struct DuelArgs {
     #[arg(long, value_delimiter = ',', default_value = "6.1,6.12")]
     kernel: Vec<String>,
     /// Runs of each (target, N, loader).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 7)]
     repeat: usize,
     /// Concurrent loaders.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
