@@ -128,6 +128,19 @@ fn parse_scenario(text: &str) -> Result<Scenario> {
     }
 }
 
+/// `--copies` gives each raw loader its own file; kmod and modkit load by name, from the
+/// module directory, so they cannot.
+fn check_copies(loader: Loader, copies: bool) -> Result {
+    match (loader, copies) {
+        (Loader::Kmod | Loader::Modkit, true) => Err(format!(
+            "--copies applies to the raw loaders (finit, init): {} loads by name",
+            loader.name()
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 fn storm(a: StormArgs) -> Result {
     let target = match a.set.as_deref() {
         None => Target::Module(a.module.clone()),
@@ -138,6 +151,7 @@ fn storm(a: StormArgs) -> Result {
     let mut steps = Vec::new();
     for name in &a.loader {
         let loader = Loader::parse(name).ok_or(format!("unknown loader {name}"))?;
+        check_copies(loader, a.copies)?;
         for &n in &a.cpus {
             steps.push(Step::Storm(Storm {
                 loader,
@@ -149,7 +163,7 @@ fn storm(a: StormArgs) -> Result {
         }
     }
     let assets = assets::prepare(std::slice::from_ref(&a.kernel))?;
-    for record in run_steps(&assets[0], &steps, a.smp)? {
+    for record in run_steps(&assets[0], &steps, a.smp, None)? {
         println!("{record}");
     }
     Ok(())
@@ -255,12 +269,19 @@ fn campaign_steps(db: &ModDb, a: &Assets) -> Result<Vec<Step>> {
     Ok(steps)
 }
 
+/// How long `vm ci` goes on booting one kernel: about 80 s make a clean run on the project
+/// machine; past this, a boot after hung or crashed steps is not started and the steps left
+/// are recorded as timeouts, so hangs cannot stretch CI past its budget (both kernels: at
+/// most 2 × 6 minutes plus the boot that was running).
+const CI_KERNEL_DEADLINE: Duration = Duration::from_secs(6 * 60);
+
 fn ci(a: CiArgs) -> Result {
     let all = assets::prepare(&["6.1".to_owned(), "6.12".to_owned()])?;
     let mut lines = String::new();
     for assets in &all {
         let db = ModDb::read(&assets.module_dir())?;
-        let records = run_steps(assets, &ci_steps(&db, assets)?, 4)?;
+        let deadline = std::time::Instant::now() + CI_KERNEL_DEADLINE;
+        let records = run_steps(assets, &ci_steps(&db, assets)?, 4, Some(deadline))?;
         for r in &records {
             lines.push_str(&r.to_string());
             lines.push('\n');
@@ -280,7 +301,7 @@ fn campaign(a: CampaignArgs) -> Result {
     let mut records = Vec::new();
     for assets in &all {
         let db = ModDb::read(&assets.module_dir())?;
-        let got = run_steps(assets, &campaign_steps(&db, assets)?, 4)?;
+        let got = run_steps(assets, &campaign_steps(&db, assets)?, 4, None)?;
         println!("{}", record::summary(&got));
         records.extend(got);
     }
@@ -298,7 +319,7 @@ fn duel(a: DuelArgs) -> Result {
     let all = assets::prepare(&a.kernel)?;
     let mut records = Vec::new();
     for assets in &all {
-        let got = run_steps(assets, &duel::steps(a.repeat, &a.cpus), 4)?;
+        let got = run_steps(assets, &duel::steps(a.repeat, &a.cpus), 4, None)?;
         println!("{}", record::summary(&got));
         records.extend(got);
     }
@@ -310,8 +331,14 @@ fn duel(a: DuelArgs) -> Result {
 }
 
 /// Runs `steps` on one kernel, booting again after a step that hangs or crashes the guest
-/// (it is recorded as such and tried once more), and returns one record per step.
-fn run_steps(assets: &Assets, steps: &[Step], smp: usize) -> Result<Vec<Value>> {
+/// (it is recorded as such and tried once more), and returns one record per step. No boot
+/// starts past `deadline`: the steps left are recorded as timeouts.
+fn run_steps(
+    assets: &Assets,
+    steps: &[Step],
+    smp: usize,
+    deadline: Option<std::time::Instant>,
+) -> Result<Vec<Value>> {
     let db = ModDb::read(&assets.module_dir())?;
     let extra: Vec<String> = steps
         .iter()
@@ -329,6 +356,14 @@ fn run_steps(assets: &Assets, steps: &[Step], smp: usize) -> Result<Vec<Value>> 
     let mut start = 0;
     while start < steps.len() {
         let batch = &steps[start..];
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            eprintln!(
+                "xtask: vm: past the deadline; {} steps not run",
+                batch.len()
+            );
+            records.extend(batch.iter().map(|s| record::not_run(assets, s, smp)));
+            break;
+        }
         let init = plan::init_script(&db, &assets.tree.version, batch)?;
         let initrd = initramfs::build(assets, &db, &extra, &init)?;
         let stamp = std::time::SystemTime::now()
@@ -372,4 +407,22 @@ fn run_steps(assets: &Assets, steps: &[Step], smp: usize) -> Result<Vec<Value>> 
         start = if retry { step } else { step + 1 };
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_are_for_raw_loaders_only() {
+        assert!(check_copies(Loader::Finit, true).is_ok());
+        assert!(check_copies(Loader::Init, true).is_ok());
+        assert!(check_copies(Loader::Kmod, false).is_ok());
+        let err = check_copies(Loader::Modkit, true).unwrap_err().to_string();
+        assert!(
+            err.contains("raw loaders") && err.contains("modkit"),
+            "{err}"
+        );
+        assert!(check_copies(Loader::Kmod, true).is_err());
+    }
 }

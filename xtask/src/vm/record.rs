@@ -129,6 +129,19 @@ pub fn collect(
     (records, None)
 }
 
+/// The record of a step that was not run because the run's deadline had passed: a timeout.
+pub fn not_run(assets: &Assets, step: &Step, smp: usize) -> Value {
+    let ident = json!({ "release": assets.tree.version });
+    let mut record = common(assets, &ident, smp);
+    record.extend(step_fields(step));
+    record.insert("timeout".into(), json!(true));
+    record.insert(
+        "error".into(),
+        json!("not run: the run's deadline had passed (earlier steps hung or crashed)"),
+    );
+    Value::Object(record)
+}
+
 /// `{"EEXIST": 3, "0": 1}` as `EEXIST{sep}3{join}0{sep}1`, or `none` for an empty map.
 pub fn counts(v: &Value, sep: &str, join: &str, none: &str) -> String {
     match v.as_object() {
@@ -269,6 +282,16 @@ mod tests {
         let (records, _) = collect(&assets(), &[storm(1), cpu], &console, 4);
         assert_eq!(records[0]["cpu_set_warm_up"], true);
         assert_eq!(records[1]["cpu_set_warm_up"], true);
+    }
+
+    #[test]
+    fn a_step_not_run_past_the_deadline_is_a_timeout_record() {
+        let r = not_run(&assets(), &storm(4), 4);
+        assert_eq!(
+            (&r["kernel"], &r["n"], &r["timeout"]),
+            (&json!("6.1.0-56-amd64"), &json!(4), &json!(true))
+        );
+        assert!(r["error"].as_str().is_some_and(|e| e.contains("deadline")));
     }
 
     #[test]
