@@ -170,7 +170,9 @@ fn many_processes_make_one_insertion_per_module() {
         return;
     };
     let (kernel, run) = fresh_kernel(&root, 100);
-    let mut storm = spawn(&bin, &root, &kernel, &run, 48, &["-a", "top", "lone"]);
+    // 256 processes, as many as udev's workers on a 256-CPU machine, each probing the
+    // diamond and the lone module as one dependency graph.
+    let mut storm = spawn(&bin, &root, &kernel, &run, 256, &["-a", "top", "lone"]);
     storm.release();
     for out in storm.wait() {
         assert!(out.status.success(), "{out:?}");
@@ -188,7 +190,8 @@ fn many_processes_make_one_insertion_per_module() {
         );
         assert!(live(&kernel, m), "{m} is live");
     }
-    // `modkit stats` counts, per module, one insertion, every other request answered by it.
+    // `modkit stats` counts, per module, one insertion; the other requests through the
+    // claim were answered by it or by the kernel's state.
     let out = Command::new(&bin)
         .args(["stats", "--json"])
         .env("MODKIT_RUN_DIR", &run)
@@ -201,9 +204,10 @@ fn many_processes_make_one_insertion_per_module() {
     for row in rows {
         let (requests, insertions, shared) = (&row["requests"], &row["insertions"], &row["shared"]);
         assert_eq!(insertions, 1, "{row}");
-        assert_eq!(
-            requests.as_u64().unwrap(),
-            1 + shared.as_u64().unwrap(),
+        // The rest found the module live: before its claim (not counted), or as claimants
+        // checking the kernel after the outcome was published (no call).
+        assert!(
+            requests.as_u64().unwrap() >= 1 + shared.as_u64().unwrap(),
             "{row}"
         );
     }
