@@ -26,6 +26,8 @@ ensure_host_tools() {
   command -v cpio >/dev/null 2>&1 || missing+=(cpio)
   command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
   [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
+  # The sweep plots' text (modkit sim sweep draws it with DejaVu Sans).
+  [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
   if [ "$TESTBED" = --testbed ]; then
     command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
     command -v gzip >/dev/null 2>&1 || missing+=(gzip)

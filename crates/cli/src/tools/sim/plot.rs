@@ -1,10 +1,42 @@
-//! Plots of a sweep: SVG and PNG through plotters (the PNG without text: plotters draws
-//! text only with a font backend, which we do not ship), and a terminal plot.
+//! Plots of a sweep: SVG and PNG through plotters, and a terminal plot. plotters lays out
+//! text with a font it is given (`ab_glyph`): DejaVu Sans from Debian's fonts-dejavu-core
+//! (which `cargo xtask` installs), or the TrueType file `MODKIT_FONT` names. Without one,
+//! both plots are drawn without text, and the caller says so.
 
 use modkit_sim::sweep::Sweep;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Where Debian's fonts-dejavu-core puts its sans-serif face.
+const DEJAVU_SANS: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+/// The font file to draw text with: `MODKIT_FONT`, else DejaVu Sans.
+fn font_path() -> PathBuf {
+    std::env::var_os("MODKIT_FONT").map_or_else(|| PathBuf::from(DEJAVU_SANS), PathBuf::from)
+}
+
+/// Registers the font as plotters' "sans-serif" once; whether plots can have text.
+pub fn text_available() -> bool {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        let Ok(bytes) = std::fs::read(font_path()) else {
+            return false;
+        };
+        // plotters keeps fonts for the life of the process.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+    })
+}
+
+/// Why a plot has no text, for the caller to print.
+pub fn no_text_note() -> String {
+    format!(
+        "no font at {} (install fonts-dejavu-core, or set MODKIT_FONT to a TrueType file): the plots have no text",
+        font_path().display()
+    )
+}
 
 /// One colour per version, in sweep order.
 const PALETTE: [RGBColor; 10] = [
@@ -134,18 +166,21 @@ fn draw_all<DB: DrawingBackend>(
     root.present().map_err(|e| e.to_string())
 }
 
-/// Writes the sweep plot as SVG (with text) and PNG (curves only).
-pub fn write_plots(sweep: &Sweep, svg: &Path, png: &Path) -> Result<(), String> {
+/// Writes the sweep plot as SVG and PNG, with titles, axis labels and legends when a font
+/// is there ([`text_available`]); returns whether they have text.
+pub fn write_plots(sweep: &Sweep, svg: &Path, png: &Path) -> Result<bool, String> {
+    let text = text_available();
     draw_all(
         SVGBackend::new(svg, (1400, 600)).into_drawing_area(),
         sweep,
-        true,
+        text,
     )?;
     draw_all(
         BitMapBackend::new(png, (1400, 600)).into_drawing_area(),
         sweep,
-        false,
-    )
+        text,
+    )?;
+    Ok(text)
 }
 
 /// A terminal plot of the stats.c waste: one letter per version, `!` where the module
@@ -185,4 +220,72 @@ pub fn terminal(sweep: &Sweep, width: usize, height: usize) -> String {
     out.push_str(&legend.join("  "));
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modkit_sim::sweep::Point;
+
+    fn sweep() -> Sweep {
+        let point = |version: &str, cpus: u32, mib: u64, enomem: u64| Point {
+            version: version.into(),
+            cpus,
+            stats_wasted_bytes: mib << 20,
+            real_wasted_bytes: mib << 20,
+            peak_vmalloc_kb: mib << 10,
+            peak_excess_kb: mib << 10,
+            peak_module_area_bytes: 0,
+            enomem,
+            syscalls: 0,
+            init_runs: 0,
+            images: 0,
+            end_ms: 0.0,
+        };
+        Sweep {
+            profile: "t".into(),
+            kasan: false,
+            smt: true,
+            points: vec![
+                point("6.1", 1, 0, 0),
+                point("6.1", 512, 900, 1),
+                point("6.12", 1, 0, 0),
+                point("6.12", 512, 3, 0),
+            ],
+            exhaustion: vec![("6.1".into(), Some(512)), ("6.12".into(), None)],
+        }
+    }
+
+    /// Pixels that are not white in the PNG drawing of the sweep.
+    fn inked(text: bool) -> usize {
+        let (w, h) = (700u32, 300u32);
+        let mut buf = vec![0u8; (w * h * 3) as usize];
+        draw_all(
+            BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area(),
+            &sweep(),
+            text,
+        )
+        .expect("draws");
+        buf.chunks(3).filter(|p| p != &[255, 255, 255]).count()
+    }
+
+    #[test]
+    fn the_png_has_titles_labels_and_legends_when_the_font_is_there() {
+        if !text_available() {
+            let must = std::env::var("MODKIT_REQUIRE_TREES").is_ok_and(|v| v == "1");
+            assert!(!must, "{}", no_text_note());
+            eprintln!("NOTE: the_png_has_text SKIPPED: {}", no_text_note());
+            return;
+        }
+        let (with, without) = (inked(true), inked(false));
+        assert!(
+            with > without + 2000,
+            "text adds ink: {with} pixels against {without}"
+        );
+    }
+
+    #[test]
+    fn a_missing_font_is_named_in_the_note() {
+        assert!(no_text_note().contains("fonts-dejavu-core"));
+    }
 }

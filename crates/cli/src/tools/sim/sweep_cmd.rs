@@ -68,7 +68,11 @@ pub fn sweep(args: &[String]) -> Result<(), Failure> {
         let json = serde_json::to_string_pretty(&s)?;
         std::fs::write(dir.join("sweep.json"), json + "\n")
             .map_err(|e| format!("{}: {e}", dir.display()))?;
-        plot::write_plots(&s, &dir.join("sweep.svg"), &dir.join("sweep.png"))?;
+        if !plot::write_plots(&s, &dir.join("sweep.svg"), &dir.join("sweep.png"))? {
+            crate::texts::eprint_line(
+                format!("modkit sim sweep: {}", plot::no_text_note()).as_bytes(),
+            );
+        }
     }
     if a.flag("json") {
         stdout(format!("{}\n", serde_json::to_string_pretty(&s)?).as_bytes());
