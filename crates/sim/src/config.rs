@@ -1,6 +1,7 @@
 //! The model's inputs besides the workload: kernel version, configuration options (KASLR,
 //! KASAN, SMT, RAM, the ROX and backport flags), CPUs, the seed, and the timing
-//! parameters of every load-path phase (virtual nanoseconds; kernel-loader §13 item 1).
+//! parameters of every load-path phase (virtual nanoseconds; kernel-loader §13 item 1), and
+//! the processors the work shares (CPU contention).
 
 use crate::version::Version;
 
@@ -113,7 +114,22 @@ pub struct Config {
     pub rox_recollapse: bool,
     /// udev `children_max` override (`udev.children_max=`).
     pub children_max: Option<u32>,
+    /// CPU contention: the processors every piece of CPU work shares ([`crate::cpu`]).
+    /// `None`: every task has a CPU of its own (the model before contention; a machine
+    /// with a CPU per event).
+    pub contention: Option<Contention>,
     pub timing: Timing,
+}
+
+/// The processors the work of a run shares, and the tasks that keep some of them busy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Contention {
+    /// Processors that actually execute (a TCG guest's vCPUs run as host threads, so at
+    /// most the host's cores).
+    pub processors: u32,
+    /// Tasks outside the workload that are always runnable (the testbed's tight-loop
+    /// `/proc/meminfo` sampler).
+    pub background: u32,
 }
 
 impl Config {
@@ -132,6 +148,7 @@ impl Config {
             rox_enabled: true,
             rox_recollapse: true,
             children_max: None,
+            contention: None,
             timing: Timing::default(),
         }
     }

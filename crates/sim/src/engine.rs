@@ -8,6 +8,7 @@
 //! callbacks.
 
 use crate::config::{at_rate, Config, Ns};
+use crate::cpu::{Job, Sharing};
 use crate::errno::Errno;
 use crate::memory::{vmalloc_pages, Area, Memory, PAGE};
 use crate::profile::ModuleFacts;
@@ -192,6 +193,8 @@ enum Ev {
     Remove(ModId),
     Complete(usize),
     Signal,
+    /// The next CPU job may be done (stale unless its generation is the current one).
+    CpuTick(u64),
 }
 
 /// What a finished call reports to its task.
@@ -252,6 +255,8 @@ pub struct Engine {
     due_tasks: Vec<TaskId>,
     rng: crate::Rng,
     baseline: (u64, u64, u64),
+    /// The shared processors, with CPU contention.
+    cpu: Option<Sharing>,
 }
 
 impl Engine {
@@ -260,6 +265,9 @@ impl Engine {
         let mut rng = crate::Rng::new(cfg.seed);
         let offset = if cfg.kaslr { 1 + rng.below(1024) } else { 0 };
         let mem = Memory::new(cfg.kaslr, cfg.kasan, offset, cfg.rox_recollapse);
+        let cpu = cfg
+            .contention
+            .map(|c| Sharing::new(c.processors, c.background));
         Engine {
             cfg,
             modules: Vec::new(),
@@ -280,6 +288,7 @@ impl Engine {
             done: Vec::new(),
             pending_completions: Vec::new(),
             due_tasks: Vec::new(),
+            cpu,
             rng,
             baseline: (0, 0, 0),
         }
@@ -397,6 +406,60 @@ impl Engine {
     /// Schedules task `t` to be handed back at `at`.
     pub fn wake_task_at(&mut self, t: TaskId, at: Ns) {
         self.push(at, Ev::Task(t));
+    }
+
+    /// Task `t` does `work` ns of CPU work in user space, then is handed back (later when
+    /// the processors are contended).
+    pub fn task_work(&mut self, t: TaskId, work: Ns) {
+        self.cpu_work(Job::Task(t), work);
+    }
+
+    /// Starts `work` ns of CPU work for `job`: its event comes after `work` ns alone, or
+    /// later under contention.
+    fn cpu_work(&mut self, job: Job, work: Ns) {
+        let now = self.now;
+        match self.cpu.as_mut() {
+            Some(cpu) if work > 0 => {
+                cpu.start(now, work, job);
+                self.cpu_reschedule();
+            }
+            _ => self.push(now + work, Self::job_event(job)),
+        }
+    }
+
+    fn job_event(job: Job) -> Ev {
+        match job {
+            Job::Loader(l) => Ev::Run(l),
+            Job::Task(t) => Ev::Task(t),
+        }
+    }
+
+    /// Schedules the next CPU completion (older ticks become stale).
+    fn cpu_reschedule(&mut self) {
+        let now = self.now;
+        let Some(cpu) = self.cpu.as_mut() else {
+            return;
+        };
+        cpu.generation += 1;
+        let generation = cpu.generation;
+        if let Some(at) = cpu.next_due(now) {
+            self.push(at, Ev::CpuTick(generation));
+        }
+    }
+
+    /// The CPU jobs done by now continue; the next completion is rescheduled.
+    fn cpu_tick(&mut self, generation: u64) {
+        let now = self.now;
+        let Some(cpu) = self.cpu.as_mut() else {
+            return;
+        };
+        if cpu.generation != generation {
+            return;
+        }
+        for job in cpu.take_due(now) {
+            self.push(now, Self::job_event(job));
+        }
+        self.cpu_reschedule();
     }
 
     fn push(&mut self, at: Ns, ev: Ev) {
@@ -543,6 +606,7 @@ impl Engine {
             }
             Ev::Remove(m) => self.remove_module(m),
             Ev::Signal => self.signal_sleepers(),
+            Ev::CpuTick(g) => self.cpu_tick(g),
             Ev::Complete(i) => {
                 if let Some(c) = self.pending_completions[i].take() {
                     self.done.push(c);
@@ -568,9 +632,10 @@ impl Engine {
         self.purge_busy
     }
 
+    /// The loader does `d` ns of CPU work, then runs `step`.
     fn after(&mut self, l: LoaderId, d: Ns, step: Step) {
         self.loaders[l].step = step;
-        self.push(self.now + d, Ev::Run(l));
+        self.cpu_work(Job::Loader(l), d);
     }
 
     fn run(&mut self, l: LoaderId) {

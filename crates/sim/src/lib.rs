@@ -5,7 +5,7 @@
 //! exhaustion), direct-map splits, the errno of every call, and the stats.c counters with
 //! their exact debugfs text.
 //!
-//! Layers: [`version`] and [`config`] (inputs), [`profile`] (per-module facts of a Debian
+//! Layers: [`version`] and [`config`] (inputs), [`cpu`] (processor sharing), [`profile`] (per-module facts of a Debian
 //! tree), [`memory`] (address spaces), [`stats`] (stats.c), [`engine`] (the discrete-event
 //! load path), [`workload`] (racers, udev coldplug, stress-ng, kmod.sh) and [`kernel`]
 //! ([`SimKernel`], the model behind `modkit_sys::Kernel`), [`validate`] (comparison with
@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod cpu;
 pub mod engine;
 pub mod errno;
 pub mod kernel;
@@ -28,7 +29,7 @@ pub mod validate;
 pub mod version;
 pub mod workload;
 
-pub use config::{Config, Ns, Timing};
+pub use config::{Config, Contention, Ns, Timing};
 pub use engine::Engine;
 pub use errno::Errno;
 pub use kernel::SimKernel;

@@ -611,8 +611,8 @@ impl Driver {
             slot: true,
             timed_out: false,
         };
-        let at = self.eng.now() + self.eng.cfg.timing.exec_ns;
-        self.eng.wake_task_at(t, at);
+        let exec = self.eng.cfg.timing.exec_ns;
+        self.eng.task_work(t, exec);
     }
 
     fn release_slot(&mut self) {
@@ -647,8 +647,8 @@ impl Driver {
             }
             let file = self.tasks[t].file.unwrap_or(0);
             self.tasks[t].pending = Some(Syscall::Finit { file, flags: 0 });
-            let at = self.eng.now() + self.eng.cfg.timing.entry_ns;
-            return self.eng.wake_task_at(t, at);
+            let entry = self.eng.cfg.timing.entry_ns;
+            return self.eng.task_work(t, entry);
         }
         loop {
             let task = &self.tasks[t];
@@ -666,8 +666,7 @@ impl Driver {
             }
             let (call, delay) = self.choose_call(t, m);
             self.tasks[t].pending = Some(call);
-            let at = self.eng.now() + delay;
-            return self.eng.wake_task_at(t, at);
+            return self.eng.task_work(t, delay);
         }
     }
 
@@ -710,8 +709,8 @@ impl Driver {
                 self.tasks[t].failed |= c.result.is_err();
                 if let Some(next) = self.tasks[t].calls.pop_front() {
                     self.tasks[t].pending = Some(next);
-                    let at = now + self.eng.cfg.timing.entry_ns;
-                    return self.eng.wake_task_at(t, at);
+                    let entry = self.eng.cfg.timing.entry_ns;
+                    return self.eng.task_work(t, entry);
                 }
                 return self.task_done(t);
             }
@@ -722,11 +721,11 @@ impl Driver {
                         deadline,
                     };
                     self.tasks[t].delete = Some(c.module);
-                    let at = now + self.eng.cfg.timing.userspace_ns;
-                    return self.eng.wake_task_at(t, at);
+                    let user = self.eng.cfg.timing.userspace_ns;
+                    return self.eng.task_work(t, user);
                 }
-                let at = now + self.eng.cfg.timing.entry_ns;
-                return self.eng.wake_task_at(t, at);
+                let entry = self.eng.cfg.timing.entry_ns;
+                return self.eng.task_work(t, entry);
             }
             _ => {}
         }

@@ -39,10 +39,11 @@ fn key(m: &Measurement) -> String {
 ///   tighter than 8 processes on 4 vCPUs under TCG);
 /// * CPU-set storms: the ENODEV/EBUSY split of the two modules whose init fails, and
 ///   kmod's LIVE skips, again decided by how the processes spread (the model is too
-///   deterministic there); the 6.12 `finit_module` set peaks lie 140–380 KiB above the
-///   model (vmalloc'ed memory the spec does not account: crypto self-test threads'
-///   stacks, init areas awaiting `do_free_init`), and its copies peaks below (not every
-///   loader holds its 1 MiB xz dictionary at once).
+///   deterministic there, and fair CPU sharing keeps them in step: `tests/contention.rs`);
+///   the 6.12 `finit_module` set peaks lie 140–380 KiB above the model (vmalloc'ed memory
+///   the spec does not account, most likely crypto self-test threads' stacks; not the init
+///   areas, 120 KiB for the whole set), and its copies peaks below (not every loader holds
+///   its 1 MiB xz dictionary at once).
 const KNOWN_DIFFERENCES: [&str; 33] = [
     "6.1 finit cpu 8",
     "6.1 finit cpu 16",
