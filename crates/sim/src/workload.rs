@@ -299,6 +299,20 @@ pub fn run(profile: &Profile, cfg: Config, workload: &Workload) -> Result<Report
 }
 
 impl Driver {
+    /// Per module of `modules`, its load order (dependencies first) as the engine's ids.
+    fn chains(&self, profile: &Profile, modules: &[String]) -> Vec<Vec<ModId>> {
+        modules
+            .iter()
+            .map(|name| {
+                profile
+                    .load_order(name)
+                    .iter()
+                    .filter_map(|n| self.eng.module_id(n))
+                    .collect()
+            })
+            .collect()
+    }
+
     fn add_task(&mut self, t: Task) -> usize {
         self.tasks.push(t);
         self.tasks.len() - 1
@@ -405,18 +419,9 @@ impl Driver {
             .iter()
             .filter_map(|name| self.eng.module_id(name))
             .collect();
-        let chains: Vec<Vec<ModId>> = profile.cpu_event().map_or(Vec::new(), |e| {
-            e.modules
-                .iter()
-                .map(|name| {
-                    profile
-                        .load_order(name)
-                        .iter()
-                        .filter_map(|n| self.eng.module_id(n))
-                        .collect()
-                })
-                .collect()
-        });
+        let chains: Vec<Vec<ModId>> = profile
+            .cpu_event()
+            .map_or(Vec::new(), |e| self.chains(profile, &e.modules));
         let stagger = if exec.is_some() {
             self.eng.cfg.timing.exec_stagger_ns
         } else {
@@ -468,17 +473,7 @@ impl Driver {
         let cpus = self.eng.cfg.online_cpus();
         for _cpu in 0..cpus {
             for ev in &profile.events {
-                let probes = ev
-                    .modules
-                    .iter()
-                    .map(|name| {
-                        profile
-                            .load_order(name)
-                            .iter()
-                            .filter_map(|n| self.eng.module_id(n))
-                            .collect()
-                    })
-                    .collect();
+                let probes = self.chains(profile, &ev.modules);
                 let mut t = Task::new(Kind::Modprobe);
                 t.userspace = Some(userspace);
                 t.probes = probes;
