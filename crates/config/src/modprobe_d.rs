@@ -345,6 +345,15 @@ fn wanted(name: &[u8]) -> bool {
         && (name.ends_with(b".conf") || name.ends_with(b".alias"))
 }
 
+/// Whether a directory entry is a directory, following symbolic links as kmod's
+/// `fstatat` does; the entry's own type saves a `stat` for everything but links.
+fn is_dir(entry: &std::fs::DirEntry, full: &Path) -> bool {
+    match entry.file_type() {
+        Ok(t) if !t.is_symlink() => t.is_dir(),
+        _ => std::fs::metadata(full).is_ok_and(|m| m.is_dir()),
+    }
+}
+
 fn files_of(path: &Path, diag: &mut dyn FnMut(ModprobeDError)) -> Vec<ConfigFile> {
     let Ok(meta) = std::fs::metadata(path) else {
         return Vec::new();
@@ -366,7 +375,7 @@ fn files_of(path: &Path, diag: &mut dyn FnMut(ModprobeDError)) -> Vec<ConfigFile
             continue;
         }
         let full = path.join(&name);
-        if std::fs::metadata(&full).is_ok_and(|m| m.is_dir()) {
+        if is_dir(&entry, &full) {
             diag(ModprobeDError::NestedDirectory { path: full });
             continue;
         }
@@ -578,6 +587,9 @@ mod tests {
         }
         std::fs::create_dir_all(b.join("sub.conf")).unwrap();
         std::fs::create_dir_all(b.join("sub")).unwrap();
+        // Links are followed, as kmod 30 follows them: to a directory, to a file.
+        std::os::unix::fs::symlink("sub", b.join("l.conf")).unwrap();
+        std::os::unix::fs::symlink("../a/z.conf", b.join("f.conf")).unwrap();
         for f in [
             a.join("z.conf"),
             a.join("m.conf"),
@@ -601,17 +613,22 @@ mod tests {
             got,
             vec![
                 b.join("c.alias"),
+                b.join("f.conf"),
                 a.join("m.conf"),
                 m.join("modules.softdep"),
                 a.join("z.conf")
             ]
         );
+        msgs.sort();
+        let nested = |p: PathBuf| {
+            format!(
+                "Directories inside directories are not supported: {}",
+                p.display()
+            )
+        };
         assert_eq!(
             msgs,
-            vec![format!(
-                "Directories inside directories are not supported: {}",
-                b.join("sub.conf").display()
-            )]
+            vec![nested(b.join("l.conf")), nested(b.join("sub.conf"))]
         );
     }
 
