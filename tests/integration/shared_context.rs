@@ -443,7 +443,7 @@ fn stats_show_what_the_shared_answers_did_not_cost() {
     assert_eq!(saved["6.1"], 3 * 6500, "{stats}");
     let on_6_4 = saved["6.4"].as_u64().unwrap();
     assert!(
-        on_6_4 >= 3 * 4120 && on_6_4 < 3 * 6500,
+        (3 * 4120..3 * 6500).contains(&on_6_4),
         "the read buffers only: {stats}"
     );
     assert_eq!(saved["6.12"], 0, "{stats}");

@@ -269,7 +269,7 @@ fn dies_holding_a_claim(loader: &Loader<Arc<SimKernel>>, fate: u64) -> bool {
         // Only modules without dependencies: the others would fail in the model before their
         // dependencies are in, which is not this test's fault.
         let absent = loader.kernel.initstate(name) == Ok(None);
-        if (fate >> 8) % 2 == 0 && absent && matches!(name, "base" | "lone") {
+        if (fate >> 8).is_multiple_of(2) && absent && matches!(name, "base" | "lone") {
             let module = loader.lookup(name.as_bytes()).expect("found").remove(0);
             let path = module.path.expect("a file");
             // The kernel's answer is what a survivor's state check will see.

@@ -645,7 +645,8 @@ fn p_slower(slow: &[f64], fast: &[f64]) -> f64 {
         if mask.count_ones() as usize != k {
             continue;
         }
-        let (a, b): (Vec<(usize, f64)>, Vec<(usize, f64)>) = pooled
+        type Indexed = Vec<(usize, f64)>;
+        let (a, b): (Indexed, Indexed) = pooled
             .iter()
             .copied()
             .enumerate()
