@@ -6,7 +6,8 @@
 //! basename with the module directory's `modules.softdep` (and `modules.weakdep`) taking
 //! part under their basenames, the strcmp order of basenames, the line syntax (rest of
 //! line starts after one separator, tabs of `options` become spaces) and the directives.
-//! The kernel command line is parsed last ([`crate::cmdline`]). Problems are returned as
+//! The kernel command line is parsed last ([`crate::cmdline`]). A missing directory is
+//! skipped silently; one that exists but cannot be listed is reported. Problems are returned as
 //! typed [`ModprobeDError`]s, carrying file and line; parsing always goes on after them.
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,10 @@ pub enum ModprobeDError {
     /// A directory inside a configuration directory (`conf_files_filter_out`).
     #[error("Directories inside directories are not supported: {}", path.display())]
     NestedDirectory { path: PathBuf },
+    /// A configuration directory that exists but cannot be listed (`conf_files_list`);
+    /// libkmod's text ends with the errno's `strerror`, which the CLI words.
+    #[error("opendir({}): os error {errno}", path.display())]
+    OpenDirectory { path: PathBuf, errno: i32 },
 }
 
 /// `alias <pattern> <module>`.
@@ -364,8 +369,15 @@ fn files_of(path: &Path, diag: &mut dyn FnMut(ModprobeDError)) -> Vec<ConfigFile
             path: path.to_path_buf(),
         }];
     }
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return Vec::new();
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) => {
+            diag(ModprobeDError::OpenDirectory {
+                path: path.to_path_buf(),
+                errno: e.raw_os_error().unwrap_or(0),
+            });
+            return Vec::new();
+        }
     };
     let mut out = Vec::new();
     for entry in entries.flatten() {
