@@ -2,8 +2,8 @@
 //! (warm page cache; modkit with --index-layout=post-order so both write the same bytes),
 //! modinfo over every module (the same batches of paths for both), and, once modkit has its
 //! modprobe, `modprobe --show-depends` over 100 real aliases and 50 dry runs (`-n -v`) of
-//! the module with the longest dependency list. Tools alternate run by
-//! run; wall time comes from the clock around processes spawned directly, peak RSS from
+//! the module with the longest dependency list. Tools alternate invocation by invocation;
+//! wall time comes from the clock around processes spawned directly, peak RSS from
 //! `/usr/bin/time -f %M` in the warm-up run. Prints a
 //! Markdown table; `--write` records it in docs/benchmarks.md with the machine and versions.
 
@@ -255,7 +255,7 @@ fn module_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// One warm-up run under /usr/bin/time (its peak RSS is the tool's), then `runs` timed runs
-/// alternating kmod and modkit, each process spawned directly so that the wall time is the
+/// of both tools interleaved, each process spawned directly so that the wall time is the
 /// tool's alone (a /usr/bin/time around every invocation would add one more exec to each,
 /// a constant that hides the tools' difference in the short modprobe runs).
 fn measure(task: &mut Task, runs: usize) -> Result {
@@ -265,59 +265,87 @@ fn measure(task: &mut Task, runs: usize) -> Result {
     );
     let mut rss = [0; 2];
     for (tool, rss) in rss.iter_mut().enumerate() {
-        *rss = run_once(&task.invocations[tool], true)?.rss_kib;
+        *rss = peak_rss(&task.invocations[tool])?;
     }
-    for _ in 0..runs {
+    for run in 0..runs {
+        let walls = run_interleaved(&task.invocations, run % 2 == 1)?;
         for (tool, &rss_kib) in rss.iter().enumerate() {
-            let wall = run_once(&task.invocations[tool], false)?.wall;
-            task.samples[tool].push(Sample { wall, rss_kib });
+            task.samples[tool].push(Sample {
+                wall: walls[tool],
+                rss_kib,
+            });
         }
     }
     Ok(())
 }
 
-/// Runs every invocation of one run: total wall; with `peak_rss`, each under /usr/bin/time
-/// and the highest peak RSS.
-fn run_once(invocations: &[Vec<String>], peak_rss: bool) -> Result<Sample> {
-    let report = util::target_dir().join("bench/time.out");
+/// Which tool goes first for invocation `i` of a run: kmod on even invocations, modkit on
+/// odd ones, the other way round when `flip` (every other run).
+fn order(i: usize, flip: bool) -> [usize; 2] {
+    match (i % 2 == 1) != flip {
+        false => [0, 1],
+        true => [1, 0],
+    }
+}
+
+/// One timed run of both tools, interleaved invocation by invocation ([`order`]), so that
+/// both meet the same load of a shared machine: each tool's wall time is the sum of its
+/// own invocations.
+fn run_interleaved(invocations: &[Vec<Vec<String>>; 2], flip: bool) -> Result<[f64; 2]> {
+    let mut walls = [0.0; 2];
+    let n = invocations[0].len().max(invocations[1].len());
+    for i in 0..n {
+        for tool in order(i, flip) {
+            if let Some(argv) = invocations[tool].get(i) {
+                walls[tool] += time_one(argv)?;
+            }
+        }
+    }
+    Ok(walls)
+}
+
+/// The wall time of one invocation, spawned directly.
+fn time_one(argv: &[String]) -> Result<f64> {
     let started = Instant::now();
+    let status = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    let wall = started.elapsed().as_secs_f64();
+    check_status(argv, status)?;
+    Ok(wall)
+}
+
+fn check_status(argv: &[String], status: std::process::ExitStatus) -> Result {
+    if status.success() {
+        return Ok(());
+    }
+    Err(format!("{} … failed: {status}", argv[..2.min(argv.len())].join(" ")).into())
+}
+
+/// Runs every invocation once under /usr/bin/time: the highest peak RSS, in KiB.
+fn peak_rss(invocations: &[Vec<String>]) -> Result<u64> {
+    let report = util::target_dir().join("bench/time.out");
     let mut rss_kib = 0;
     for argv in invocations {
-        let mut command = match peak_rss {
-            true => {
-                let mut c = Command::new(TIME);
-                c.args(["-f", "%e %M", "-o"]).arg(&report).args(argv);
-                c
-            }
-            false => {
-                let mut c = Command::new(&argv[0]);
-                c.args(&argv[1..]);
-                c
-            }
-        };
-        let status = command
+        let status = Command::new(TIME)
+            .args(["-f", "%e %M", "-o"])
+            .arg(&report)
+            .args(argv)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()?;
-        if !status.success() {
-            return Err(
-                format!("{} … failed: {status}", argv[..2.min(argv.len())].join(" ")).into(),
-            );
-        }
-        if peak_rss {
-            let text = std::fs::read_to_string(&report)?;
-            let rss = text
-                .split_whitespace()
-                .last()
-                .and_then(|w| w.parse().ok())
-                .unwrap_or(0);
-            rss_kib = rss_kib.max(rss);
-        }
+        check_status(argv, status)?;
+        let text = std::fs::read_to_string(&report)?;
+        let rss = text
+            .split_whitespace()
+            .last()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0);
+        rss_kib = rss_kib.max(rss);
     }
-    Ok(Sample {
-        wall: started.elapsed().as_secs_f64(),
-        rss_kib,
-    })
+    Ok(rss_kib)
 }
 
 pub(crate) fn median(values: &mut [f64]) -> f64 {
@@ -400,7 +428,7 @@ fn document(args: &Args, trees: &[Tree], table: &str) -> Result<String> {
     if args.runs < 5 {
         doc.push_str("**Smoke run** (fewer than 5 runs per tool): indicative only. Regenerate with `cargo xtask bench --write` on a quiet machine.\n\n");
     }
-    doc.push_str("Method: one untimed warm-up run of each tool, then the runs alternate kmod and modkit. depmod runs on a hardlinked copy of each tree with a warm page cache; modkit writes the post-order layout (`--index-layout=post-order`) so both tools write the same bytes. modinfo runs over every module of the tree by path, in batches of the same paths for both tools; its wall time is the sum of the batches and its peak RSS the highest of them. Wall time is measured by the clock around each process, spawned directly; peak RSS by `/usr/bin/time -f %M` in the warm-up run. A modprobe row whose wall ratio misses issue 5's target (at most 0.8× kmod's time) is marked **over 0.8× target**. The machine is shared: short runs (the modprobe rows are 100 or 50 processes of a few milliseconds) move with its load, so compare ratios from one run only.\n\n");
+    doc.push_str("Method: one untimed warm-up run of each tool, then the timed runs, in which the tools alternate invocation by invocation (kmod first on even invocations, modkit first on odd ones, and the other way round every other run), so that both meet the same load of the shared machine; a tool's wall time is the sum of its invocations. depmod runs on a hardlinked copy of each tree with a warm page cache; modkit writes the post-order layout (`--index-layout=post-order`) so both tools write the same bytes. modinfo runs over every module of the tree by path, in batches of the same paths for both tools; its wall time is the sum of the batches and its peak RSS the highest of them. Wall time is measured by the clock around each process, spawned directly; peak RSS by `/usr/bin/time -f %M` in the warm-up run. A modprobe row whose wall ratio misses issue 5's target (at most 0.8× kmod's time) is marked **over 0.8× target**. The machine is shared: short runs (the modprobe rows are 100 or 50 processes of a few milliseconds) move with its load, so compare ratios from one run only.\n\n");
     doc.push_str("## Machine\n\n");
     let _ = writeln!(
         doc,
@@ -455,6 +483,14 @@ mod tests {
         assert_eq!(ratio_cell(0.8, Some(0.8)), "0.80");
         assert_eq!(ratio_cell(0.804, Some(0.8)), "0.80");
         assert_eq!(ratio_cell(0.95, None), "0.95");
+    }
+
+    #[test]
+    fn tools_take_turns_going_first() {
+        assert_eq!(order(0, false), [0, 1]);
+        assert_eq!(order(1, false), [1, 0]);
+        assert_eq!(order(0, true), [1, 0]);
+        assert_eq!(order(1, true), [0, 1]);
     }
 
     #[test]
