@@ -438,11 +438,12 @@ fn table(tasks: &[Task]) -> String {
     for task in tasks {
         let kmod = summary(&task.samples[0]);
         let ours = summary(&task.samples[1]);
+        let [wall_ratio, cpu_ratio] = paired_ratios(&task.samples);
         for (tool, s) in [("kmod 30", kmod), ("modkit", ours)] {
             let (ratio, cpu_ratio, rss_ratio) = if tool == "modkit" {
                 (
-                    ratio_cell(s.wall / kmod.wall, task.target),
-                    format!("{:.2}", s.cpu / kmod.cpu),
+                    ratio_cell(wall_ratio, task.target),
+                    format!("{cpu_ratio:.2}"),
                     format!("{:.2}", s.rss_mib / kmod.rss_mib),
                 )
             } else {
@@ -456,6 +457,16 @@ fn table(tasks: &[Task]) -> String {
         }
     }
     out
+}
+
+/// The median over runs of modkit's time divided by kmod's in the same run, for wall and
+/// CPU time: the runs interleave the tools, so a run's two figures met the same load, and
+/// the ratio of a pair cancels most of it.
+fn paired_ratios(samples: &[Vec<Sample>; 2]) -> [f64; 2] {
+    let pairs = || samples[0].iter().zip(&samples[1]);
+    let mut walls: Vec<f64> = pairs().map(|(k, m)| m.wall / k.wall).collect();
+    let mut cpus: Vec<f64> = pairs().map(|(k, m)| m.cpu / k.cpu).collect();
+    [median(&mut walls), median(&mut cpus)]
 }
 
 /// A wall-time ratio, flagged when it misses the task's target.
@@ -488,7 +499,7 @@ fn document(args: &Args, trees: &[Tree], table: &str) -> Result<String> {
     if args.runs < 5 {
         doc.push_str("**Smoke run** (fewer than 5 runs per tool): indicative only. Regenerate with `cargo xtask bench --write` on a quiet machine.\n\n");
     }
-    doc.push_str("Method: one untimed warm-up run of each tool, then the timed runs, in which the tools alternate invocation by invocation (kmod first on even invocations, modkit first on odd ones, and the other way round every other run), so that both meet the same load of the shared machine; a tool's wall time is the sum of its invocations. depmod runs on a hardlinked copy of each tree with a warm page cache; modkit writes the post-order layout (`--index-layout=post-order`) so both tools write the same bytes. modinfo runs over every module of the tree by path, in batches of the same paths for both tools; its wall time is the sum of the batches and its peak RSS the highest of them. Wall time is measured by the clock around each process, spawned directly; CPU time is the processes' user and system time (read from `/proc/PID/schedstat` and `/proc/PID/stat` before each is reaped), which the machine's load moves far less than wall time; peak RSS by `/usr/bin/time -f %M` in the warm-up run. A modprobe row whose wall ratio misses issue 5's target (at most 0.8× kmod's time) is marked **over 0.8× target**. The machine is shared: short runs (the modprobe rows are 100 or 50 processes of a few milliseconds) move with its load, so compare ratios from one run only.\n\n");
+    doc.push_str("Method: one untimed warm-up run of each tool, then the timed runs, in which the tools alternate invocation by invocation (kmod first on even invocations, modkit first on odd ones, and the other way round every other run), so that both meet the same load of the shared machine; a tool's wall time is the sum of its invocations. depmod runs on a hardlinked copy of each tree with a warm page cache; modkit writes the post-order layout (`--index-layout=post-order`) so both tools write the same bytes. modinfo runs over every module of the tree by path, in batches of the same paths for both tools; its wall time is the sum of the batches and its peak RSS the highest of them. Wall time is measured by the clock around each process, spawned directly; CPU time is the processes' user and system time (read from `/proc/PID/schedstat` and `/proc/PID/stat` before each is reaped), which the machine's load moves far less than wall time; peak RSS by `/usr/bin/time -f %M` in the warm-up run. The ratios are medians over the runs of modkit's time divided by kmod's in the same run. A modprobe row whose wall ratio misses issue 5's target (at most 0.8× kmod's time) is marked **over 0.8× target**. The machine is shared: short runs (the modprobe rows are 100 or 50 processes of a few milliseconds) move with its load, so compare ratios from one run only.\n\n");
     doc.push_str("## Machine\n\n");
     let _ = writeln!(
         doc,
@@ -506,6 +517,11 @@ fn document(args: &Args, trees: &[Tree], table: &str) -> Result<String> {
         "- OS: {}, Linux {}",
         sh(". /etc/os-release && echo \"$PRETTY_NAME\""),
         sh("uname -r")
+    );
+    let _ = writeln!(
+        doc,
+        "- Load average (1, 5, 15 min) when the table was written: {}",
+        sh("cut -d' ' -f1-3 /proc/loadavg")
     );
     doc.push_str("\n## Versions\n\n");
     let _ = writeln!(doc, "- kmod: {}", sh("dpkg-query -W -f='${Version}' kmod"));
@@ -568,6 +584,16 @@ mod tests {
         .collect();
         let (wall, cpu) = time_one(&argv).unwrap();
         assert!(cpu > 0.0 && cpu <= wall * 1.05, "wall {wall} cpu {cpu}");
+    }
+
+    #[test]
+    fn ratios_are_medians_of_each_runs_pair() {
+        // Run 2 met a load spike that slowed both tools alike.
+        let kmod = vec![sample(1.0, 1), sample(5.0, 1), sample(1.2, 1)];
+        let ours = vec![sample(0.6, 1), sample(3.5, 1), sample(0.7, 1)];
+        let [wall, cpu] = paired_ratios(&[kmod, ours]);
+        assert!((wall - 0.6).abs() < 1e-9, "{wall}");
+        assert!((cpu - 0.6).abs() < 1e-9, "{cpu}");
     }
 
     #[test]
