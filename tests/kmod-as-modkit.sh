@@ -15,6 +15,7 @@ case $tool in
     done
     exec /sbin/depmod "$@" ;;
   modinfo) exec /sbin/modinfo "$@" ;;
+  kmod) exec /bin/kmod "$@" ;;
   # argv[0] is the bare tool name, as when modkit runs as `modkit TOOL`
   modprobe | insmod | rmmod | lsmod) exec /bin/bash -c 'exec -a "$0" "/sbin/$0" "$@"' "$tool" "$@" ;;
   *) echo "kmod-as-modkit: unknown tool $tool" >&2; exit 2 ;;

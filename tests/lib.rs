@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod compare;
+pub mod sandbox;
 pub mod trees;
 
 pub use compare::{assert_same, first_difference, Outcome};

@@ -462,6 +462,8 @@ fn modprobe_real_insertion_errors_match_kmod_without_module_support() {
             &["-v", "ext4", "a=1"],
             &["-f", "crc16"],
             &["--force-vermagic", "crc16"],
+            &["--force-modversion", "crc16"],
+            &["--force-modversion", "-v", "ext4"],
             &["-a", "crc16", "no-such", "crc7"],
             &["-r", "-f", "crc16"],
             &["crypto-crc32c"],

@@ -11,7 +11,7 @@ use modkit_tests::{modkit, scratch, Outcome, KMOD_DEPMOD};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const VERSION: &str = "6.6.6-modprobe";
+pub(crate) const VERSION: &str = "6.6.6-modprobe";
 
 fn module(name: &str) -> ModuleBuilder {
     ModuleBuilder::new()
@@ -76,7 +76,7 @@ fn files() -> Vec<(String, Vec<u8>)> {
 }
 
 /// The fixture root (indexes by kmod's depmod), with the broken files put in afterwards.
-fn fixture(test: &str) -> Option<PathBuf> {
+pub(crate) fn fixture(test: &str) -> Option<PathBuf> {
     if !Path::new(KMOD_DEPMOD).exists() {
         modkit_tests::skip(test, "no kmod depmod");
         return None;
@@ -141,7 +141,7 @@ fn add_dependency_cycle(dir: &Path) {
     std::fs::write(dir.join("modules.dep.bin"), bytes).unwrap();
 }
 
-fn clean(cmd: &mut Command) -> &mut Command {
+pub(crate) fn clean(cmd: &mut Command) -> &mut Command {
     cmd.env_remove("MODPROBE_OPTIONS")
         .env_remove("KMOD_LOG")
         .env_remove("MODKIT_PROC")
@@ -170,14 +170,14 @@ fn compare_lines(test: &str, tool: &str, lines: &[Vec<String>]) {
     );
 }
 
-fn args(base: &[String], more: &[&str]) -> Vec<String> {
+pub(crate) fn args(base: &[String], more: &[&str]) -> Vec<String> {
     base.iter()
         .cloned()
         .chain(more.iter().map(|s| s.to_string()))
         .collect()
 }
 
-fn base(root: &Path) -> Vec<String> {
+pub(crate) fn base(root: &Path) -> Vec<String> {
     vec![
         "-d".into(),
         root.to_string_lossy().into_owned(),
@@ -208,6 +208,7 @@ const DRY: &[&[&str]] = &[
     &["-D", "symbol:chain_fn4"],
     &["-R", "symbol:chain_fn*"],
     &["-D", "chain5", "p=1"],
+    &["--force-modversion", "-n", "-v", "chain9"],
     &["-D", "inside"],
     &["-D", "gone"],
     &["-i", "-D", "chain8"],
@@ -368,6 +369,9 @@ fn modprobe_faults_on_synthetic_fixture_match_kmod_without_module_support() {
         &["synth:packed-one"],
         &["packed_zst"],
         &["-f", "chain0"],
+        &["--force-modversion", "chain0"],
+        &["--force-modversion", "-v", "synth:packed-one"],
+        &["--force-modversion", "noversions"],
         &["cyc_a"],
         &["loop-a"],
         &["-r", "chain4"],

@@ -296,13 +296,16 @@ impl Check {
         }
     }
 
-    /// kmod's scenario-1 commands, and modkit's when present: the same bytes and status.
+    /// kmod's scenario-1 commands, and modkit's: the same bytes and status. modkit's record
+    /// of a label kmod has is required as soon as modkit ran on this kernel at all (any
+    /// modkit storm or command), so a run that lost some of modkit's records fails.
     fn commands(&mut self, records: &[Value], kernel: &str) {
         let by_label: BTreeMap<&str, &Value> = records
             .iter()
             .filter(|r| r["kind"] == "command" && r["kernel"] == kernel)
             .filter_map(|r| Some((r["label"].as_str()?, r)))
             .collect();
+        let modkit_ran = modkit_ran(records, kernel);
         let expected: &[(&str, &str, &str)] = &[
             ("modprobe", "0", ""),
             ("lsmod", "0", "libcrc32c"),
@@ -355,15 +358,19 @@ impl Check {
                     r["status"]
                 )
             });
-            if let Some(m) = by_label.get(format!("modkit:{label}").as_str()) {
-                for field in ["stdout", "stderr", "status", "loaded_after"] {
-                    self.expect(m[field] == r[field], || {
-                        format!(
-                            "{kernel} {label}: modkit {field} {} != kmod {}",
-                            m[field], r[field]
-                        )
-                    });
-                }
+            let Some(m) = by_label.get(format!("modkit:{label}").as_str()) else {
+                self.expect(!modkit_ran, || {
+                    format!("{kernel}: modkit ran but there is no modkit:{label} record")
+                });
+                continue;
+            };
+            for field in ["stdout", "stderr", "status", "loaded_after"] {
+                self.expect(m[field] == r[field], || {
+                    format!(
+                        "{kernel} {label}: modkit {field} {} != kmod {}",
+                        m[field], r[field]
+                    )
+                });
             }
         }
         let after_remove = by_label
@@ -401,6 +408,17 @@ impl Check {
             );
         }
     }
+}
+
+/// Whether modkit ran on `kernel`: a storm of its loader or a command under its label.
+fn modkit_ran(records: &[Value], kernel: &str) -> bool {
+    records.iter().filter(|r| r["kernel"] == kernel).any(|r| {
+        (r["kind"] == "storm" && r["loader"] == "modkit")
+            || (r["kind"] == "command"
+                && r["label"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with("modkit:")))
+    })
 }
 
 /// Every check over a set of records; the problems found.
@@ -524,6 +542,64 @@ fn testbed_check_finds_deviations() {
         c.same_file(&bad, &k);
     }
     assert_eq!(c.problems.len(), 3, "{:?}", c.problems);
+}
+
+/// The commands check: modkit's record is required for every label kmod has once modkit
+/// ran on that kernel (a storm or a command), and a differing one is found.
+#[test]
+fn testbed_commands_check_requires_modkits_records_once_modkit_ran() {
+    let kernel = "6.1.0-56-amd64";
+    let labels = [
+        ("modprobe", "0", ""),
+        ("lsmod", "0", "libcrc32c\n"),
+        ("modprobe-r", "0", ""),
+        ("insmod-missing-dep", "1", "Unknown symbol in module"),
+        ("insmod-dep", "0", ""),
+        ("insmod", "0", ""),
+        ("rmmod-in-use", "1", "is in use by: xfs"),
+        ("rmmod", "0", ""),
+        ("rmmod-dep", "0", ""),
+        ("modprobe-missing", "1", "not found in directory"),
+        ("modprobe-init-fails", "1", "No such device"),
+        ("dry-run", "0", "xfs.ko"),
+        ("lsmod-end", "0", "Module"),
+        ("kmod-list", "0", "libcrc32c"),
+    ];
+    let command = |tool: &str, (label, status, out): (&str, &str, &str)| {
+        json!({"kind": "command", "kernel": kernel, "label": format!("{tool}:{label}"),
+               "status": status, "stdout": out, "stderr": "", "loaded_after": []})
+    };
+    let problems = |records: &[Value]| {
+        let mut c = Check {
+            problems: Vec::new(),
+        };
+        c.commands(records, kernel);
+        c.problems
+    };
+    let kmod: Vec<Value> = labels.iter().map(|&l| command("kmod", l)).collect();
+    let modkit: Vec<Value> = labels.iter().map(|&l| command("modkit", l)).collect();
+    // kmod alone (a run before modkit could load): nothing required of modkit.
+    assert_eq!(problems(&kmod), Vec::<String>::new());
+    // Both tools, every record: no problem.
+    let all: Vec<Value> = kmod.iter().chain(&modkit).cloned().collect();
+    assert_eq!(problems(&all), Vec::<String>::new());
+    // modkit's kmod-list record lost (kmod has one): found.
+    let lost: Vec<Value> = all
+        .iter()
+        .filter(|r| r["label"] != "modkit:kmod-list")
+        .cloned()
+        .collect();
+    let found = problems(&lost);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("no modkit:kmod-list record"), "{found:?}");
+    // Only a modkit storm, no modkit command: every label is missing.
+    let mut storm_only = kmod.clone();
+    storm_only.push(json!({"kind": "storm", "kernel": kernel, "loader": "modkit"}));
+    assert_eq!(problems(&storm_only).len(), labels.len());
+    // A differing modkit record: found.
+    let mut differs = all.clone();
+    differs[labels.len()]["status"] = json!("1");
+    assert_eq!(problems(&differs).len(), 1);
 }
 
 /// The module-area layout the elf crate computes for xfs equals what the kernel allocated

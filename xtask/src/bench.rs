@@ -2,8 +2,8 @@
 //! (warm page cache; modkit with --index-layout=post-order so both write the same bytes),
 //! modinfo over every module (the same batches of paths for both), and, once modkit has its
 //! modprobe, `modprobe --show-depends` over 100 real aliases and 50 dry runs (`-n -v`) of
-//! the module with the longest dependency list. Tools alternate run by
-//! run; wall time comes from the clock around processes spawned directly, peak RSS from
+//! the module with the longest dependency list. Tools alternate invocation by invocation;
+//! wall time comes from the clock around processes spawned directly, peak RSS from
 //! `/usr/bin/time -f %M` in the warm-up run. Prints a
 //! Markdown table; `--write` records it in docs/benchmarks.md with the machine and versions.
 //! `--model` instead runs the kernel model's benchmarks (`cargo bench -p modkit-sim --bench
@@ -49,11 +49,18 @@ struct Task {
     /// Invocations of one run, per tool: [kmod, modkit].
     invocations: [Vec<Vec<String>>; 2],
     samples: [Vec<Sample>; 2],
+    /// The highest wall-time ratio modkit/kmod an issue asks for, if any.
+    target: Option<f64>,
 }
+
+/// Issue 5's target for the modprobe tasks: at most 0.8× kmod's time.
+const MODPROBE_TARGET: f64 = 0.8;
 
 #[derive(Clone, Copy)]
 struct Sample {
     wall: f64,
+    /// User and system time of the run's processes ([`cpu_of_zombie`]).
+    cpu: f64,
     rss_kib: u64,
 }
 
@@ -193,6 +200,7 @@ fn new_task(
         tree: tree.clone(),
         invocations: [kmod, ours],
         samples: [Vec::new(), Vec::new()],
+        target: None,
     }
 }
 
@@ -261,12 +269,9 @@ fn show_depends_task(bin: &Path, tree: &Tree, copy: &Path) -> Result<Task> {
             break;
         }
     }
-    Ok(new_task(
-        "modprobe --show-depends (100 aliases)",
-        tree,
-        kmod,
-        ours,
-    ))
+    let mut task = new_task("modprobe --show-depends (100 aliases)", tree, kmod, ours);
+    task.target = Some(MODPROBE_TARGET);
+    Ok(task)
 }
 
 /// `modprobe -n -v` of the module with the longest dependency list, 50 times.
@@ -282,12 +287,14 @@ fn dry_run_task(bin: &Path, tree: &Tree, copy: &Path) -> Result<Task> {
         })
         .ok_or("modules.dep is empty")?;
     let [k, o] = modprobe_pair(bin, tree, copy, &["-n", "-v", &deepest]);
-    Ok(new_task(
+    let mut task = new_task(
         "modprobe -n -v (deepest chain, 50×)",
         tree,
         vec![k; 50],
         vec![o; 50],
-    ))
+    );
+    task.target = Some(MODPROBE_TARGET);
+    Ok(task)
 }
 
 /// Every module file under `dir`, sorted.
@@ -316,7 +323,7 @@ fn module_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// One warm-up run under /usr/bin/time (its peak RSS is the tool's), then `runs` timed runs
-/// alternating kmod and modkit, each process spawned directly so that the wall time is the
+/// of both tools interleaved, each process spawned directly so that the wall time is the
 /// tool's alone (a /usr/bin/time around every invocation would add one more exec to each,
 /// a constant that hides the tools' difference in the short modprobe runs).
 fn measure(task: &mut Task, runs: usize) -> Result {
@@ -326,59 +333,130 @@ fn measure(task: &mut Task, runs: usize) -> Result {
     );
     let mut rss = [0; 2];
     for (tool, rss) in rss.iter_mut().enumerate() {
-        *rss = run_once(&task.invocations[tool], true)?.rss_kib;
+        *rss = peak_rss(&task.invocations[tool])?;
     }
-    for _ in 0..runs {
+    for run in 0..runs {
+        let times = run_interleaved(&task.invocations, run % 2 == 1)?;
         for (tool, &rss_kib) in rss.iter().enumerate() {
-            let wall = run_once(&task.invocations[tool], false)?.wall;
-            task.samples[tool].push(Sample { wall, rss_kib });
+            let (wall, cpu) = times[tool];
+            task.samples[tool].push(Sample { wall, cpu, rss_kib });
         }
     }
     Ok(())
 }
 
-/// Runs every invocation of one run: total wall; with `peak_rss`, each under /usr/bin/time
-/// and the highest peak RSS.
-fn run_once(invocations: &[Vec<String>], peak_rss: bool) -> Result<Sample> {
-    let report = util::target_dir().join("bench/time.out");
+/// Which tool goes first for invocation `i` of a run: kmod on even invocations, modkit on
+/// odd ones, the other way round when `flip` (every other run).
+fn order(i: usize, flip: bool) -> [usize; 2] {
+    match (i % 2 == 1) != flip {
+        false => [0, 1],
+        true => [1, 0],
+    }
+}
+
+/// One timed run of both tools, interleaved invocation by invocation ([`order`]), so that
+/// both meet the same load of a shared machine: each tool's (wall, CPU) time is the sum of
+/// its own invocations'.
+fn run_interleaved(invocations: &[Vec<Vec<String>>; 2], flip: bool) -> Result<[(f64, f64); 2]> {
+    let mut times = [(0.0, 0.0); 2];
+    let n = invocations[0].len().max(invocations[1].len());
+    for i in 0..n {
+        for tool in order(i, flip) {
+            if let Some(argv) = invocations[tool].get(i) {
+                let (wall, cpu) = time_one(argv)?;
+                times[tool].0 += wall;
+                times[tool].1 += cpu;
+            }
+        }
+    }
+    Ok(times)
+}
+
+/// The wall and CPU time of one invocation, spawned directly. The process is waited for
+/// without being reaped, its CPU time read from /proc, then it is reaped.
+fn time_one(argv: &[String]) -> Result<(f64, f64)> {
+    use rustix::process::{waitid, Pid, WaitId, WaitIdOptions};
     let started = Instant::now();
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let pid = i32::try_from(child.id())
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or("child pid out of range")?;
+    waitid(
+        WaitId::Pid(pid),
+        WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+    )?;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_of_zombie(child.id());
+    check_status(argv, child.wait()?)?;
+    Ok((wall, cpu?))
+}
+
+/// The user and system time, in seconds, of an exited process not yet reaped: the
+/// scheduler's nanoseconds of its main thread (`/proc/PID/schedstat`, exact for the
+/// single-threaded modprobe) or the clock ticks of all its threads (`/proc/PID/stat`, for
+/// depmod's and modinfo's worker threads, whose runs last seconds), whichever is larger.
+fn cpu_of_zombie(pid: u32) -> Result<f64> {
+    let schedstat = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))?;
+    let main_ns: f64 = schedstat
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .ok_or("unreadable schedstat")?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    Ok((main_ns / 1e9).max(ticks_of_stat(&stat)? / 100.0))
+}
+
+/// utime + stime (fields 14 and 15) of a /proc/PID/stat line, in clock ticks.
+fn ticks_of_stat(stat: &str) -> Result<f64> {
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("unreadable stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| -> Result<f64> {
+        Ok(fields
+            .get(n - 3)
+            .and_then(|w| w.parse().ok())
+            .ok_or("unreadable stat")?)
+    };
+    Ok(field(14)? + field(15)?)
+}
+
+fn check_status(argv: &[String], status: std::process::ExitStatus) -> Result {
+    if status.success() {
+        return Ok(());
+    }
+    Err(format!("{} … failed: {status}", argv[..2.min(argv.len())].join(" ")).into())
+}
+
+/// Runs every invocation once under /usr/bin/time: the highest peak RSS, in KiB.
+fn peak_rss(invocations: &[Vec<String>]) -> Result<u64> {
+    let report = util::target_dir().join("bench/time.out");
     let mut rss_kib = 0;
     for argv in invocations {
-        let mut command = match peak_rss {
-            true => {
-                let mut c = Command::new(TIME);
-                c.args(["-f", "%e %M", "-o"]).arg(&report).args(argv);
-                c
-            }
-            false => {
-                let mut c = Command::new(&argv[0]);
-                c.args(&argv[1..]);
-                c
-            }
-        };
-        let status = command
+        let status = Command::new(TIME)
+            .args(["-f", "%e %M", "-o"])
+            .arg(&report)
+            .args(argv)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()?;
-        if !status.success() {
-            return Err(
-                format!("{} … failed: {status}", argv[..2.min(argv.len())].join(" ")).into(),
-            );
-        }
-        if peak_rss {
-            let text = std::fs::read_to_string(&report)?;
-            let rss = text
-                .split_whitespace()
-                .last()
-                .and_then(|w| w.parse().ok())
-                .unwrap_or(0);
-            rss_kib = rss_kib.max(rss);
-        }
+        check_status(argv, status)?;
+        let text = std::fs::read_to_string(&report)?;
+        let rss = text
+            .split_whitespace()
+            .last()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0);
+        rss_kib = rss_kib.max(rss);
     }
-    Ok(Sample {
-        wall: started.elapsed().as_secs_f64(),
-        rss_kib,
-    })
+    Ok(rss_kib)
 }
 
 pub(crate) fn median(values: &mut [f64]) -> f64 {
@@ -394,41 +472,79 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-/// Median, min and max wall time, and the highest peak RSS in MiB.
-fn summary(samples: &[Sample]) -> (f64, f64, f64, f64) {
+/// One tool's figures for a task.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Summary {
+    wall: f64,
+    min: f64,
+    max: f64,
+    cpu: f64,
+    rss_mib: f64,
+}
+
+/// Median, min and max wall time, median CPU time, and the highest peak RSS in MiB.
+fn summary(samples: &[Sample]) -> Summary {
     let mut walls: Vec<f64> = samples.iter().map(|s| s.wall).collect();
-    let med = median(&mut walls);
-    let min = walls.first().copied().unwrap_or(0.0);
-    let max = walls.last().copied().unwrap_or(0.0);
-    let rss = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0) as f64 / 1024.0;
-    (med, min, max, rss)
+    let wall = median(&mut walls);
+    let mut cpus: Vec<f64> = samples.iter().map(|s| s.cpu).collect();
+    Summary {
+        wall,
+        min: walls.first().copied().unwrap_or(0.0),
+        max: walls.last().copied().unwrap_or(0.0),
+        cpu: median(&mut cpus),
+        rss_mib: samples.iter().map(|s| s.rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+    }
 }
 
 fn table(tasks: &[Task]) -> String {
     let mut out = String::from(
-        "| task | tree | tool | median wall | min / max | wall modkit/kmod | peak RSS | RSS modkit/kmod |\n\
-         |---|---|---|---:|---:|---:|---:|---:|\n",
+        "| task | tree | tool | median wall | min / max | wall modkit/kmod | median CPU | CPU modkit/kmod | peak RSS | RSS modkit/kmod |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for task in tasks {
         let kmod = summary(&task.samples[0]);
         let ours = summary(&task.samples[1]);
+        let [wall_ratio, cpu_ratio] = paired_ratios(&task.samples);
         for (tool, s) in [("kmod 30", kmod), ("modkit", ours)] {
-            let (ratio, rss_ratio) = if tool == "modkit" {
+            let (ratio, cpu_ratio, rss_ratio) = if tool == "modkit" {
                 (
-                    format!("{:.2}", s.0 / kmod.0),
-                    format!("{:.2}", s.3 / kmod.3),
+                    ratio_cell(wall_ratio, task.target),
+                    format!("{cpu_ratio:.2}"),
+                    format!("{:.2}", s.rss_mib / kmod.rss_mib),
                 )
             } else {
-                ("".into(), "".into())
+                Default::default()
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {tool} | {:.3} s | {:.3} / {:.3} s | {ratio} | {:.1} MiB | {rss_ratio} |",
-                task.name, task.tree.label, s.0, s.1, s.2, s.3
+                "| {} | {} | {tool} | {:.3} s | {:.3} / {:.3} s | {ratio} | {:.3} s | {cpu_ratio} | {:.1} MiB | {rss_ratio} |",
+                task.name, task.tree.label, s.wall, s.min, s.max, s.cpu, s.rss_mib
             );
         }
     }
     out
+}
+
+/// The median over runs of modkit's time divided by kmod's in the same run, for wall and
+/// CPU time: the runs interleave the tools, so a run's two figures met the same load, and
+/// the ratio of a pair cancels most of it.
+fn paired_ratios(samples: &[Vec<Sample>; 2]) -> [f64; 2] {
+    let pairs = || samples[0].iter().zip(&samples[1]);
+    let mut walls: Vec<f64> = pairs().map(|(k, m)| m.wall / k.wall).collect();
+    let mut cpus: Vec<f64> = pairs().map(|(k, m)| m.cpu / k.cpu).collect();
+    [median(&mut walls), median(&mut cpus)]
+}
+
+/// A wall-time ratio, flagged when it misses the task's target.
+fn ratio_cell(ratio: f64, target: Option<f64>) -> String {
+    let shown = format!("{ratio:.2}");
+    match target {
+        // as shown: a ratio printed as the target itself meets it
+        Some(t) if shown.parse::<f64>().is_ok_and(|r| r > t) => {
+            format!("{shown} **over {t}× target**")
+        }
+        _ => shown,
+    }
 }
 
 /// docs/benchmarks.md: the table with the command, date, machine and versions.
@@ -449,7 +565,7 @@ fn document(args: &Args, trees: &[Tree], table: &str) -> Result<String> {
     if args.runs < 5 {
         doc.push_str("**Smoke run** (fewer than 5 runs per tool): indicative only. Regenerate with `cargo xtask bench --write` on a quiet machine.\n\n");
     }
-    doc.push_str("Method: one untimed warm-up run of each tool, then the runs alternate kmod and modkit. depmod runs on a hardlinked copy of each tree with a warm page cache; modkit writes the post-order layout (`--index-layout=post-order`) so both tools write the same bytes. modinfo runs over every module of the tree by path, in batches of the same paths for both tools; its wall time is the sum of the batches and its peak RSS the highest of them. Wall time is measured by the clock around each process, spawned directly; peak RSS by `/usr/bin/time -f %M` in the warm-up run.\n\n");
+    doc.push_str("Method: one untimed warm-up run of each tool, then the timed runs, in which the tools alternate invocation by invocation (kmod first on even invocations, modkit first on odd ones, and the other way round every other run), so that both meet the same load of the shared machine; a tool's wall time is the sum of its invocations. depmod runs on a hardlinked copy of each tree with a warm page cache; modkit writes the post-order layout (`--index-layout=post-order`) so both tools write the same bytes. modinfo runs over every module of the tree by path, in batches of the same paths for both tools; its wall time is the sum of the batches and its peak RSS the highest of them. Wall time is measured by the clock around each process, spawned directly; CPU time is the processes' user and system time (read from `/proc/PID/schedstat` and `/proc/PID/stat` before each is reaped), which the machine's load moves far less than wall time; peak RSS by `/usr/bin/time -f %M` in the warm-up run. The ratios are medians over the runs of modkit's time divided by kmod's in the same run. A modprobe row whose wall ratio misses issue 5's target (at most 0.8× kmod's time) is marked **over 0.8× target**. The machine is shared: short runs (the modprobe rows are 100 or 50 processes of a few milliseconds) move with its load, so compare ratios from one run only.\n\n");
     doc.push_str("## Machine\n\n");
     let _ = writeln!(
         doc,
@@ -467,6 +583,11 @@ fn document(args: &Args, trees: &[Tree], table: &str) -> Result<String> {
         "- OS: {}, Linux {}",
         sh(". /etc/os-release && echo \"$PRETTY_NAME\""),
         sh("uname -r")
+    );
+    let _ = writeln!(
+        doc,
+        "- Load average (1, 5, 15 min) when the table was written: {}",
+        sh("cut -d' ' -f1-3 /proc/loadavg")
     );
     doc.push_str("\n## Versions\n\n");
     let _ = writeln!(doc, "- kmod: {}", sh("dpkg-query -W -f='${Version}' kmod"));
@@ -499,7 +620,11 @@ mod tests {
     }
 
     fn sample(wall: f64, rss_kib: u64) -> Sample {
-        Sample { wall, rss_kib }
+        Sample {
+            wall,
+            cpu: wall / 2.0,
+            rss_kib,
+        }
     }
 
     #[test]
@@ -513,6 +638,53 @@ mod tests {
     }
 
     #[test]
+    fn ratios_over_their_target_are_flagged() {
+        assert_eq!(ratio_cell(0.81, Some(0.8)), "0.81 **over 0.8× target**");
+        assert_eq!(ratio_cell(0.8, Some(0.8)), "0.80");
+        assert_eq!(ratio_cell(0.804, Some(0.8)), "0.80");
+        assert_eq!(ratio_cell(0.95, None), "0.95");
+    }
+
+    #[test]
+    fn stat_ticks_are_utime_plus_stime_after_the_name() {
+        let stat = "42 (a) b) S 1 42 42 0 -1 4194304 100 0 0 0 7 5 0 0 20 0 1 0 9 0 0";
+        assert_eq!(ticks_of_stat(stat).unwrap(), 12.0);
+        assert!(ticks_of_stat("42 (no end").is_err());
+    }
+
+    #[test]
+    fn a_process_cpu_time_is_read_before_it_is_reaped() {
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (wall, cpu) = time_one(&argv).unwrap();
+        assert!(cpu > 0.0 && cpu <= wall * 1.05, "wall {wall} cpu {cpu}");
+    }
+
+    #[test]
+    fn ratios_are_medians_of_each_runs_pair() {
+        // Run 2 met a load spike that slowed both tools alike.
+        let kmod = vec![sample(1.0, 1), sample(5.0, 1), sample(1.2, 1)];
+        let ours = vec![sample(0.6, 1), sample(3.5, 1), sample(0.7, 1)];
+        let [wall, cpu] = paired_ratios(&[kmod, ours]);
+        assert!((wall - 0.6).abs() < 1e-9, "{wall}");
+        assert!((cpu - 0.6).abs() < 1e-9, "{cpu}");
+    }
+
+    #[test]
+    fn tools_take_turns_going_first() {
+        assert_eq!(order(0, false), [0, 1]);
+        assert_eq!(order(1, false), [1, 0]);
+        assert_eq!(order(0, true), [1, 0]);
+        assert_eq!(order(1, true), [0, 1]);
+    }
+
+    #[test]
     fn median_of_odd_and_even_counts() {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
@@ -522,7 +694,14 @@ mod tests {
     #[test]
     fn summary_gives_median_min_max_and_peak_rss() {
         let s = summary(&[sample(2.0, 2048), sample(1.0, 4096), sample(3.0, 1024)]);
-        assert_eq!(s, (2.0, 1.0, 3.0, 4.0));
+        let want = Summary {
+            wall: 2.0,
+            min: 1.0,
+            max: 3.0,
+            cpu: 1.0,
+            rss_mib: 4.0,
+        };
+        assert_eq!(s, want);
     }
 
     #[test]
@@ -537,12 +716,14 @@ mod tests {
         task.samples = [vec![sample(2.0, 2048)], vec![sample(1.0, 1024)]];
         let text = table(&[task]);
         assert!(
-            text.contains("| depmod | 6.1 | kmod 30 | 2.000 s | 2.000 / 2.000 s |  | 2.0 MiB |  |"),
+            text.contains(
+                "| depmod | 6.1 | kmod 30 | 2.000 s | 2.000 / 2.000 s |  | 1.000 s |  | 2.0 MiB |  |"
+            ),
             "{text}"
         );
         assert!(
             text.contains(
-                "| depmod | 6.1 | modkit | 1.000 s | 1.000 / 1.000 s | 0.50 | 1.0 MiB | 0.50 |"
+                "| depmod | 6.1 | modkit | 1.000 s | 1.000 / 1.000 s | 0.50 | 0.500 s | 0.50 | 1.0 MiB | 0.50 |"
             ),
             "{text}"
         );

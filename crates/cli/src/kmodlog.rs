@@ -79,12 +79,20 @@ impl ToolLog {
     }
 }
 
-/// `syslog(3)` through `/dev/log` (facility LOG_DAEMON, as `openlog(prog, LOG_CONS,
-/// LOG_DAEMON)`); silently dropped when there is no syslog daemon.
-fn send_syslog(prog: &str, prio: Prio, text: &[u8]) {
+/// One datagram as kmod 30 sends it through `syslog(3)` (facility LOG_DAEMON, as
+/// `openlog(prog, LOG_CONS, LOG_DAEMON)`), but without glibc's timestamp field:
+/// `<prio>prog: LEVEL: message\n`.
+fn syslog_datagram(prog: &str, prio: Prio, text: &[u8]) -> Vec<u8> {
     const LOG_DAEMON: i32 = 3 << 3;
     let mut msg = format!("<{}>{prog}: {}: ", LOG_DAEMON | prio as i32, prio.word()).into_bytes();
     msg.extend_from_slice(text);
+    msg.push(b'\n');
+    msg
+}
+
+/// Send one message to `/dev/log`; silently dropped when there is no syslog daemon.
+fn send_syslog(prog: &str, prio: Prio, text: &[u8]) {
+    let msg = syslog_datagram(prog, prio, text);
     if let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() {
         let _ = sock.send_to(&msg, "/dev/log");
     }
@@ -124,6 +132,14 @@ pub fn library_error(line: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syslog_datagrams_have_kmods_priority_and_newline() {
+        let d = syslog_datagram("modprobe", Prio::Fatal, b"Module x not found.");
+        assert_eq!(d, b"<26>modprobe: FATAL: Module x not found.\n");
+        let d = syslog_datagram("modprobe", Prio::Info, b"i");
+        assert_eq!(d, b"<30>modprobe: INFO: i\n");
+    }
 
     #[test]
     fn thresholds_filter_by_priority() {

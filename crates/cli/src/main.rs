@@ -15,7 +15,8 @@
 //!   not its debug-only traces (`-vv` pointer lines, `KMOD_LOG=debug` parser traces).
 //! * `modprobe -r` on a softdep loop stops at a module it is already removing; kmod 30
 //!   recurses until it crashes.
-//! * `-s` sends `<prio>prog: LEVEL: message` datagrams to /dev/log (no timestamp field).
+//! * `-s` sends `<prio>prog: LEVEL: message\n` datagrams to /dev/log: kmod's, without
+//!   glibc's timestamp field (the syslog daemon stamps the time it receives them).
 //!
 //! Test-only environment variables: `MODKIT_PROC` (the `/proc` root), `MODKIT_SYS` (the
 //! `/sys` root) and `MODKIT_MODULE_DIRECTORY` (`/lib/modules` for the running kernel).

@@ -131,6 +131,7 @@ impl Origin {
     pub const CONFIG_DEPRECATED: Origin = Origin::new("libkmod-config.c", 708, "kmod_config_parse");
     pub const CONFIG_NESTED_DIR: Origin =
         Origin::new("libkmod-config.c", 772, "conf_files_filter_out");
+    pub const CONFIG_OPENDIR: Origin = Origin::new("libkmod-config.c", 868, "conf_files_list");
     pub const COMMAND_DO: Origin = Origin::new("libkmod-module.c", 1047, "command_do");
     pub const INSERT_NOT_FOUND: Origin =
         Origin::new("libkmod-module.c", 895, "kmod_module_insert_module");

@@ -8,12 +8,14 @@
 //! * The line number of a logical line is the number of its **last** physical line.
 //! * A final line without `\n` is still a line, unless it is empty.
 
+use std::borrow::Cow;
+
 /// One logical line: its text (without the final `\n`) and the number (1-based) of the last
-/// physical line it spans.
+/// physical line it spans. The text borrows the file's bytes unless a backslash changed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogicalLine {
+pub struct LogicalLine<'a> {
     pub number: usize,
-    pub text: Vec<u8>,
+    pub text: Cow<'a, [u8]>,
 }
 
 /// Iterator over the logical lines of a configuration file's bytes.
@@ -33,17 +35,12 @@ pub fn logical_lines(data: &[u8]) -> LogicalLines<'_> {
     }
 }
 
-impl Iterator for LogicalLines<'_> {
-    type Item = LogicalLine;
-
-    fn next(&mut self) -> Option<LogicalLine> {
-        let rest = self.data.get(self.pos..)?;
-        if rest.is_empty() {
-            return None;
-        }
-        let mut text = Vec::new();
+impl<'a> LogicalLines<'a> {
+    /// The line starting at `rest`, which holds a backslash: unescaped into a new buffer.
+    /// Returns the text and the bytes consumed.
+    fn unescape(&mut self, rest: &[u8]) -> (Vec<u8>, usize) {
+        let mut text = Vec::with_capacity(rest.len().min(256));
         let mut i = 0;
-        self.line += 1;
         while let Some(&b) = rest.get(i) {
             i += 1;
             match b {
@@ -62,7 +59,30 @@ impl Iterator for LogicalLines<'_> {
                 other => text.push(other),
             }
         }
-        self.pos += i;
+        (text, i)
+    }
+}
+
+impl<'a> Iterator for LogicalLines<'a> {
+    type Item = LogicalLine<'a>;
+
+    fn next(&mut self) -> Option<LogicalLine<'a>> {
+        let data: &'a [u8] = self.data;
+        let rest = data.get(self.pos..)?;
+        if rest.is_empty() {
+            return None;
+        }
+        self.line += 1;
+        let end = rest.iter().position(|&b| b == b'\n');
+        let physical = &rest[..end.unwrap_or(rest.len())];
+        let text = if physical.contains(&b'\\') {
+            let (text, used) = self.unescape(rest);
+            self.pos += used;
+            Cow::Owned(text)
+        } else {
+            self.pos += physical.len() + usize::from(end.is_some());
+            Cow::Borrowed(physical)
+        };
         Some(LogicalLine {
             number: self.line,
             text,
@@ -81,7 +101,9 @@ mod tests {
     use super::*;
 
     fn lines(data: &[u8]) -> Vec<(usize, Vec<u8>)> {
-        logical_lines(data).map(|l| (l.number, l.text)).collect()
+        logical_lines(data)
+            .map(|l| (l.number, l.text.into_owned()))
+            .collect()
     }
 
     #[test]
@@ -130,7 +152,53 @@ mod tests {
         assert_eq!(t, vec![&b"a"[..], b"b", b"c"]);
     }
 
+    /// The rules of the module documentation, byte by byte, for comparison.
+    fn reference(data: &[u8]) -> Vec<(usize, Vec<u8>)> {
+        let (mut out, mut text, mut line, mut i) = (Vec::new(), Vec::new(), 1, 0);
+        let mut open = false;
+        while i < data.len() {
+            open = true;
+            match (data[i], data.get(i + 1)) {
+                (b'\n', _) => {
+                    out.push((line, std::mem::take(&mut text)));
+                    line += 1;
+                    open = false;
+                }
+                (b'\\', Some(b'\n')) => {
+                    line += 1;
+                    i += 1;
+                }
+                (b'\\', Some(&other)) => {
+                    text.push(other);
+                    i += 1;
+                }
+                (b'\\', None) => {}
+                (other, _) => text.push(other),
+            }
+            i += 1;
+        }
+        if open {
+            out.push((line, text));
+        }
+        out
+    }
+
+    #[test]
+    fn plain_lines_borrow_and_escaped_lines_own() {
+        let all: Vec<LogicalLine> = logical_lines(b"a b\nc\\\nd\ne\n").collect();
+        assert!(matches!(all[0].text, Cow::Borrowed(b"a b")));
+        assert!(matches!(&all[1].text, Cow::Owned(t) if t == b"cd"));
+        assert!(matches!(all[2].text, Cow::Borrowed(b"e")));
+        assert_eq!(all[2].number, 4);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn same_lines_as_the_byte_by_byte_rules(data in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b' ', b'\\', b'\n', b'#']), 0..64)) {
+            proptest::prop_assert_eq!(lines(&data), reference(&data));
+        }
+
         #[test]
         fn never_panics_and_numbers_increase(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let mut last = 0;

@@ -6,7 +6,8 @@
 //! basename with the module directory's `modules.softdep` (and `modules.weakdep`) taking
 //! part under their basenames, the strcmp order of basenames, the line syntax (rest of
 //! line starts after one separator, tabs of `options` become spaces) and the directives.
-//! The kernel command line is parsed last ([`crate::cmdline`]). Problems are returned as
+//! The kernel command line is parsed last ([`crate::cmdline`]). A missing directory is
+//! skipped silently; one that exists but cannot be listed is reported. Problems are returned as
 //! typed [`ModprobeDError`]s, carrying file and line; parsing always goes on after them.
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,10 @@ pub enum ModprobeDError {
     /// A directory inside a configuration directory (`conf_files_filter_out`).
     #[error("Directories inside directories are not supported: {}", path.display())]
     NestedDirectory { path: PathBuf },
+    /// A configuration directory that exists but cannot be listed (`conf_files_list`);
+    /// libkmod's text ends with the errno's `strerror`, which the CLI words.
+    #[error("opendir({}): os error {errno}", path.display())]
+    OpenDirectory { path: PathBuf, errno: i32 },
 }
 
 /// `alias <pattern> <module>`.
@@ -345,6 +350,15 @@ fn wanted(name: &[u8]) -> bool {
         && (name.ends_with(b".conf") || name.ends_with(b".alias"))
 }
 
+/// Whether a directory entry is a directory, following symbolic links as kmod's
+/// `fstatat` does; the entry's own type saves a `stat` for everything but links.
+fn is_dir(entry: &std::fs::DirEntry, full: &Path) -> bool {
+    match entry.file_type() {
+        Ok(t) if !t.is_symlink() => t.is_dir(),
+        _ => std::fs::metadata(full).is_ok_and(|m| m.is_dir()),
+    }
+}
+
 fn files_of(path: &Path, diag: &mut dyn FnMut(ModprobeDError)) -> Vec<ConfigFile> {
     let Ok(meta) = std::fs::metadata(path) else {
         return Vec::new();
@@ -355,8 +369,15 @@ fn files_of(path: &Path, diag: &mut dyn FnMut(ModprobeDError)) -> Vec<ConfigFile
             path: path.to_path_buf(),
         }];
     }
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return Vec::new();
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) => {
+            diag(ModprobeDError::OpenDirectory {
+                path: path.to_path_buf(),
+                errno: e.raw_os_error().unwrap_or(0),
+            });
+            return Vec::new();
+        }
     };
     let mut out = Vec::new();
     for entry in entries.flatten() {
@@ -366,7 +387,7 @@ fn files_of(path: &Path, diag: &mut dyn FnMut(ModprobeDError)) -> Vec<ConfigFile
             continue;
         }
         let full = path.join(&name);
-        if std::fs::metadata(&full).is_ok_and(|m| m.is_dir()) {
+        if is_dir(&entry, &full) {
             diag(ModprobeDError::NestedDirectory { path: full });
             continue;
         }
@@ -578,6 +599,9 @@ mod tests {
         }
         std::fs::create_dir_all(b.join("sub.conf")).unwrap();
         std::fs::create_dir_all(b.join("sub")).unwrap();
+        // Links are followed, as kmod 30 follows them: to a directory, to a file.
+        std::os::unix::fs::symlink("sub", b.join("l.conf")).unwrap();
+        std::os::unix::fs::symlink("../a/z.conf", b.join("f.conf")).unwrap();
         for f in [
             a.join("z.conf"),
             a.join("m.conf"),
@@ -601,17 +625,22 @@ mod tests {
             got,
             vec![
                 b.join("c.alias"),
+                b.join("f.conf"),
                 a.join("m.conf"),
                 m.join("modules.softdep"),
                 a.join("z.conf")
             ]
         );
+        msgs.sort();
+        let nested = |p: PathBuf| {
+            format!(
+                "Directories inside directories are not supported: {}",
+                p.display()
+            )
+        };
         assert_eq!(
             msgs,
-            vec![format!(
-                "Directories inside directories are not supported: {}",
-                b.join("sub.conf").display()
-            )]
+            vec![nested(b.join("l.conf")), nested(b.join("sub.conf"))]
         );
     }
 

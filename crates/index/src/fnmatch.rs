@@ -12,8 +12,24 @@
 
 /// True when `pattern` matches `string` as glibc's `fnmatch(pattern, string, 0) == 0`.
 pub fn fnmatch(pattern: &[u8], string: &[u8]) -> bool {
+    // A pattern starting with a plain byte only matches a string starting with that byte:
+    // this rejects most of the names a module is compared with before scanning either.
+    if let Some(&first) = pattern.first() {
+        let special = matches!(first, 0 | b'*' | b'?' | b'[' | b'\\');
+        if !special && string.first() != Some(&first) {
+            return false;
+        }
+    }
     let pattern = c_string(pattern);
     let string = c_string(string);
+    // Most patterns (softdep, install and options names, aliases) are plain names: without
+    // `*`, `?`, `[` or an escaping `\\` a pattern matches only itself.
+    if !pattern
+        .iter()
+        .any(|&b| matches!(b, b'*' | b'?' | b'[' | b'\\'))
+    {
+        return pattern == string;
+    }
     Pattern { pat: pattern }.matches(string)
 }
 

@@ -1,5 +1,5 @@
 //! `modprobe -r` (kmod-tools §6.10): remove a module, its post softdeps before it, its
-//! holders (with `--remove-holders`), then — in a single pass with the reference counts of
+//! holders (with `--remove-holders`; one level: not the holders' holders), then — in a single pass with the reference counts of
 //! that moment — its unused dependencies, and finally its pre softdeps. Remove commands
 //! replace `delete_module` (and run even when the module is not loaded).
 //!
@@ -45,7 +45,7 @@ pub enum RemoveError {
     InUse(Vec<u8>),
     #[error("Error running remove command for {}", crate::text(.0))]
     CommandFailed(Vec<u8>),
-    /// `delete_module` failed (already reported as a notice).
+    /// `delete_module` failed (already reported as a notice, except under `--wait`).
     #[error("could not remove '{}': {errno}", crate::text(name))]
     Delete { name: Vec<u8>, errno: Errno },
 }
@@ -146,9 +146,14 @@ impl<K: Kernel> Loader<K> {
                 Vec::new()
             }
         };
+        // One level, as kmod 30: a holder's own holders are not removed for it.
+        let for_holder = RemoveOptions {
+            remove_holders: false,
+            ..opts
+        };
         for h in holders.iter().rev() {
             let holder = self.module_by_name(h.as_bytes(), None);
-            self.remove_one(&holder, true, opts, active, events)?;
+            self.remove_one(&holder, true, for_holder, active, events)?;
         }
         Ok(())
     }
@@ -201,10 +206,14 @@ impl<K: Kernel> Loader<K> {
                     pause = pause.saturating_mul(2);
                 }
                 Err(errno) => {
-                    events(Event::Notice(Notice::CouldNotRemove {
-                        name: name.to_vec(),
-                        errno,
-                    }));
+                    // Under --wait kmod 30 keeps the library's message to itself; the
+                    // tool reports the error that ends the removal (RemoveError::Delete).
+                    if opts.wait.is_none() {
+                        events(Event::Notice(Notice::CouldNotRemove {
+                            name: name.to_vec(),
+                            errno,
+                        }));
+                    }
                     return Err(RemoveError::Delete {
                         name: name.to_vec(),
                         errno,

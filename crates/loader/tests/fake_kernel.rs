@@ -665,6 +665,58 @@ fn remove_holders_and_softdeps_in_reverse() {
         .all(|c| matches!(c, Call::Delete { force: true, .. })));
 }
 
+/// kmod 30 removes the holders of the named module only, not the holders' holders: a
+/// holder that is itself held stops the removal as in use.
+#[test]
+fn remove_holders_is_one_level() {
+    let t = Tree::new();
+    let k = live(&["base", "mid", "top"]).with(|s| {
+        s.holders.insert("base".into(), vec!["mid".into()]);
+        s.holders.insert("mid".into(), vec!["top".into()]);
+        s.refcnt.insert("mid".into(), 1);
+    });
+    let l = t.loader("", k);
+    let opts = RemoveOptions {
+        remove_holders: true,
+        ..Default::default()
+    };
+    let mut lines = Vec::new();
+    let r = l.remove(&one(&l, "base"), opts, &mut |e| lines.push(show(e)));
+    assert_eq!(r, Err(RemoveError::InUse(b"mid".to_vec())));
+    assert!(lines.is_empty(), "{lines:?}");
+    assert_eq!(l.kernel.initstate("top"), Ok(Some(InitState::Live)));
+}
+
+/// Under --wait the library's "could not remove" notice is not given: the tool words the
+/// error (kmod 30).
+#[test]
+fn delete_failure_under_wait_has_no_library_notice() {
+    let t = Tree::new();
+    let k = live(&["p1"]).with(|s| {
+        s.fail.insert("p1".into(), Errno::NOSYS);
+    });
+    let l = t.loader("", k);
+    let opts = RemoveOptions {
+        wait: Some(std::time::Duration::from_secs(5)),
+        ..Default::default()
+    };
+    let mut events = Vec::new();
+    let r = l.remove(&one(&l, "p1"), opts, &mut |e| events.push(e));
+    assert!(matches!(
+        r,
+        Err(RemoveError::Delete {
+            errno: Errno::NOSYS,
+            ..
+        })
+    ));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Notice(Notice::CouldNotRemove { .. }))),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn delete_failure_is_reported() {
     let t = Tree::new();

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 pub struct LinuxKernel {
     sys: PathBuf,
     proc: PathBuf,
-    compression: Option<KernelCompression>,
+    /// `sys/module/compression`, read at the first insertion that asks.
+    compression: std::sync::OnceLock<Option<KernelCompression>>,
 }
 
 impl Default for LinuxKernel {
@@ -23,17 +24,14 @@ impl Default for LinuxKernel {
 }
 
 impl LinuxKernel {
-    /// A kernel whose sysfs and procfs are mounted at `sys` and `proc`. Reads
-    /// `sys/module/compression` once, as libkmod does at context creation.
+    /// A kernel whose sysfs and procfs are mounted at `sys` and `proc`.
+    /// `sys/module/compression` is read once, when first needed (libkmod reads it at
+    /// context creation; a run that inserts nothing never needs it).
     pub fn new(sys: impl Into<PathBuf>, proc: impl Into<PathBuf>) -> LinuxKernel {
-        let sys = sys.into();
-        let compression = fs::read_to_string(sys.join("module/compression"))
-            .ok()
-            .and_then(|text| KernelCompression::parse(&text));
         LinuxKernel {
-            sys,
+            sys: sys.into(),
             proc: proc.into(),
-            compression,
+            compression: std::sync::OnceLock::new(),
         }
     }
 
@@ -111,7 +109,11 @@ impl Kernel for LinuxKernel {
     }
 
     fn compression(&self) -> Option<KernelCompression> {
-        self.compression
+        *self.compression.get_or_init(|| {
+            fs::read_to_string(self.sys.join("module/compression"))
+                .ok()
+                .and_then(|text| KernelCompression::parse(&text))
+        })
     }
 }
 
@@ -156,6 +158,17 @@ mod tests {
         let loaded = k.loaded_modules().expect("reads");
         assert_eq!(loaded.len(), 2);
         assert_eq!(loaded[1].holders, vec!["xfs".to_owned()]);
+    }
+
+    #[test]
+    fn compression_is_read_when_first_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let k = LinuxKernel::new(dir.path().join("sys"), dir.path().join("proc"));
+        fs::create_dir_all(dir.path().join("sys/module")).unwrap();
+        fs::write(dir.path().join("sys/module/compression"), "zstd\n").unwrap();
+        assert_eq!(k.compression(), Some(KernelCompression::Zstd));
+        fs::write(dir.path().join("sys/module/compression"), "xz\n").unwrap();
+        assert_eq!(k.compression(), Some(KernelCompression::Zstd), "read once");
     }
 
     #[test]

@@ -20,14 +20,17 @@ impl AsRef<[u8]> for MappedFile {
 #[allow(unsafe_code)]
 pub fn map_file(path: &Path) -> io::Result<MappedFile> {
     let file = File::open(path)?;
-    if file.metadata()?.len() == 0 {
+    let len = file.metadata()?.len();
+    if len == 0 {
         return Ok(MappedFile { map: None });
     }
+    let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
     // SAFETY: the mapping is private and read-only. Index files are replaced by rename
     // (depmod writes a temporary file and renames it), never rewritten in place, so the
     // mapped inode's bytes do not change under us; a file truncated by a foreign writer
-    // would raise SIGBUS, the same exposure libkmod's own mmap reader has.
-    let map = unsafe { memmap2::Mmap::map(&file)? };
+    // would raise SIGBUS, the same exposure libkmod's own mmap reader has. The length is
+    // the one just read from the same descriptor.
+    let map = unsafe { memmap2::MmapOptions::new().len(len).map(&file)? };
     Ok(MappedFile { map: Some(map) })
 }
 

@@ -289,8 +289,22 @@ fn config_message(e: ModprobeDError) {
         ModprobeDError::BadLine { .. } => Origin::CONFIG_BAD_LINE,
         ModprobeDError::Deprecated { .. } => Origin::CONFIG_DEPRECATED,
         ModprobeDError::NestedDirectory { .. } => Origin::CONFIG_NESTED_DIR,
+        ModprobeDError::OpenDirectory { .. } => Origin::CONFIG_OPENDIR,
     };
-    kmodlog::library_error(&origin.default_logger("ERROR", e.to_string().as_bytes()));
+    let text = match &e {
+        ModprobeDError::OpenDirectory { path, errno } => {
+            let path = path.as_os_str().as_encoded_bytes();
+            [
+                b"opendir(",
+                path,
+                b"): ",
+                crate::texts::strerror(*errno).as_bytes(),
+            ]
+            .concat()
+        }
+        other => other.to_string().into_bytes(),
+    };
+    kmodlog::library_error(&origin.default_logger("ERROR", &text));
 }
 
 fn load_config(s: &Settings, dir: &[u8]) -> ModprobeConfig {
@@ -593,7 +607,14 @@ impl Run {
             let r = self.loader.remove(m, opts, &mut |e| self.event(e));
             let text = match r {
                 Ok(()) => continue,
-                Err(RemoveError::Delete { .. }) => return Ok(false),
+                Err(RemoveError::Delete { name, errno }) => {
+                    // Under --wait, kmod 30 words the failure as the tool, not the library.
+                    if self.s.wait.is_some() {
+                        let text = Text::CouldNotRemove(&name, errno.raw_os_error()).render();
+                        self.log.log(Prio::Error, &text);
+                    }
+                    return Ok(false);
+                }
                 Err(RemoveError::NotInKernel(n)) => Text::NotInKernel(&n).render(),
                 Err(RemoveError::Builtin(n)) => Text::IsBuiltin(&n).render(),
                 Err(RemoveError::InUse(n)) => Text::InUse(&n).render(),
