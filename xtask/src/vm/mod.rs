@@ -253,7 +253,7 @@ fn campaign_steps(db: &ModDb, a: &Assets) -> Result<Vec<Step>> {
     use Scenario::*;
     for target in [Target::Module("xfs".to_owned()), Target::CpuSet] {
         for &(loader, copies) in &loaders {
-            for n in [1, 2, 4, 8, 16] {
+            for n in [1, 2, 4, 8, 16, 32] {
                 steps.push(storm_step(loader, target.clone(), n, copies, Duplicates));
             }
         }
