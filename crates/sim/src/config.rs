@@ -67,7 +67,7 @@ impl Default for Timing {
             verify_mb_s: 200.0,
             copy_mb_s: 2_200.0,
             setup_ns: 800_000,
-            relocate_mb_s: 100.0,
+            relocate_mb_s: 60.0,
             formation_ns: 2_000_000,
             init_ns: 2_000_000,
             rcu_ns: 1_000_000,

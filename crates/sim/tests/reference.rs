@@ -44,40 +44,50 @@ fn key(m: &Measurement) -> String {
 ///   the spec does not account, most likely crypto self-test threads' stacks; not the init
 ///   areas, 120 KiB for the whole set), and its copies peaks below (not every loader holds
 ///   its 1 MiB xz dictionary at once).
-const KNOWN_DIFFERENCES: [&str; 33] = [
+/// * N = 32: the model's 1 ms barrier spacing spreads 32 loaders over longer than a small
+///   module's load (more stragglers on 6.1; on 6.12 late callers of one file get EEXIST
+///   instead of joining the load in flight), and kmod 30's coretemp loaders on 6.1 held
+///   fewer images at once than the model's.
+const KNOWN_DIFFERENCES: [&str; 39] = [
+    "6.1 finit cpu 4",
     "6.1 finit cpu 8",
-    "6.1 finit cpu 16",
+    "6.1 finit cpu 32",
     "6.1 finit cpu 2 copies",
     "6.1 finit cpu 4 copies",
-    "6.1 finit cpu 16 copies",
-    "6.1 init cpu 4",
+    "6.1 finit cpu 8 copies",
+    "6.1 finit cpu 32 copies",
+    "6.1 init cpu 2",
     "6.1 init cpu 8",
+    "6.1 init cpu 16",
+    "6.1 init cpu 32",
     "6.1 kmod cpu 2",
     "6.1 kmod cpu 4",
     "6.1 kmod cpu 8",
     "6.1 kmod cpu 16",
+    "6.1 kmod cpu 32",
     "6.1 finit xfs 8 first-fails",
-    "6.1 finit xfs 8 copies first-fails",
-    "6.1 init xfs 8 first-fails",
-    "6.12 finit xfs 8 copies",
+    "6.1 kmod coretemp 4",
     "6.12 finit cpu 1",
     "6.12 finit cpu 2",
     "6.12 finit cpu 4",
     "6.12 finit cpu 8",
     "6.12 finit cpu 16",
+    "6.12 finit cpu 32",
     "6.12 finit cpu 1 copies",
+    "6.12 finit cpu 2 copies",
     "6.12 finit cpu 4 copies",
     "6.12 finit cpu 8 copies",
-    "6.12 finit cpu 16 copies",
+    "6.12 finit cpu 32 copies",
     "6.12 init cpu 2",
     "6.12 init cpu 4",
     "6.12 init cpu 8",
     "6.12 init cpu 16",
+    "6.12 init cpu 32",
     "6.12 kmod cpu 4",
     "6.12 kmod cpu 8",
     "6.12 kmod cpu 16",
+    "6.12 kmod cpu 32",
     "6.12 finit xfs 8 copies first-fails",
-    "6.12 init xfs 8 first-fails",
 ];
 
 #[test]
@@ -88,7 +98,7 @@ fn reproduces_the_recorded_campaign_but_its_known_differences() {
     let count = |module: &str| records.iter().filter(|r| r.module == module).count();
     assert_eq!(
         (count("xfs"), count("cpu"), count("coretemp")),
-        (46, 40, 6),
+        (54, 48, 6),
         "every xfs, CPU-set and coretemp storm of the campaign but modkit's is read"
     );
     let outcome = validate(&records);
@@ -125,8 +135,9 @@ fn the_model_resolves_the_guest_s_cpu_set_as_the_guest_s_modprobe_did() {
             .map(|p| modkit_sim::profile::file_stem(p))
             .collect();
         assert_eq!(names, profile.cpu_set_order(), "{}", key(r));
-        // The profile's tree (6.1.0-57, 6.12.118) against the measured one (6.1.0-56,
-        // 6.12.117): the same modules, file sizes within 1 %.
+        // The profile's tree against the measured one (both 6.1.0-57 and 6.12.118 since
+        // the N = 32 campaign; a newer Debian kernel may differ): the same modules, file
+        // sizes within 1 %.
         for (name, &bytes) in names.iter().zip(&r.file_bytes) {
             let ours = profile.module(name).unwrap().file_size as f64;
             assert!(
@@ -137,7 +148,7 @@ fn the_model_resolves_the_guest_s_cpu_set_as_the_guest_s_modprobe_did() {
         checked += 1;
     }
     assert_eq!(
-        checked, 30,
+        checked, 36,
         "the raw loaders' CPU-set storms name their files"
     );
 }
