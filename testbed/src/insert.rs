@@ -42,12 +42,22 @@ pub enum Prepared {
     },
 }
 
-/// The outcome of one insertion call.
+/// The outcome of one insertion call, with when it entered and left the kernel.
 pub struct Outcome {
     pub path: String,
     pub syscall: &'static str,
     pub flags: u32,
     pub result: Result<(), Errno>,
+    /// CLOCK_MONOTONIC before the call and after it returned ([`monotonic_ns`]).
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process of the guest, so the
+/// storm's parent can place its children's calls relative to the barrier's release.
+pub fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0)
 }
 
 impl Outcome {
@@ -57,6 +67,8 @@ impl Outcome {
             "syscall": self.syscall,
             "flags": self.flags,
             "result": match self.result { Ok(()) => "0".to_owned(), Err(e) => errno_name(e) },
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
         })
     }
 }
@@ -108,19 +120,23 @@ pub fn prepare(kernel: &LinuxKernel, path: &str, call: Call) -> Result<Prepared,
 
 /// Issues the insertion call of a prepared module.
 pub fn insert(kernel: &LinuxKernel, prepared: &Prepared) -> Outcome {
-    match prepared {
-        Prepared::File { path, file, flags } => Outcome {
-            path: path.clone(),
-            syscall: "finit_module",
-            flags: flags.0,
-            result: kernel.finit_module(file, "", *flags),
-        },
-        Prepared::Image { path, image } => Outcome {
-            path: path.clone(),
-            syscall: "init_module",
-            flags: 0,
-            result: kernel.init_module(image, ""),
-        },
+    let start_ns = monotonic_ns();
+    let (path, syscall, flags, result) = match prepared {
+        Prepared::File { path, file, flags } => (
+            path,
+            "finit_module",
+            flags.0,
+            kernel.finit_module(file, "", *flags),
+        ),
+        Prepared::Image { path, image } => (path, "init_module", 0, kernel.init_module(image, "")),
+    };
+    Outcome {
+        path: path.clone(),
+        syscall,
+        flags,
+        result,
+        start_ns,
+        end_ns: monotonic_ns(),
     }
 }
 

@@ -291,6 +291,7 @@ pub fn storm(args: &[String]) -> Result<(), String> {
     let baseline = meminfo
         .sample()
         .map_err(|e| format!("/proc/meminfo: {e}"))?;
+    let released_ns = insert::monotonic_ns();
     drop(barrier_write);
     let done = sample_until_done(
         &mut children,
@@ -311,9 +312,45 @@ pub fn storm(args: &[String]) -> Result<(), String> {
     } else {
         None
     };
-    let report = storm_report(&args, &done, &outputs, &errors, counts.as_ref());
+    let mut report = storm_report(&args, &done, &outputs, &errors, counts.as_ref());
+    if matches!(args.mode, Mode::Call(_)) {
+        report["call_spread_ms"] = json!(call_spread(&outputs, released_ns));
+    }
     print_line("RESULT", &report);
     Ok(())
+}
+
+/// Per module file (by name), when the children's calls for it entered and left the
+/// kernel, in milliseconds after the barrier's release: `[first start, last start, first
+/// end, last end]`. How far apart N loaders reach a module, against how long one load
+/// takes, is what the kernel model's timing is calibrated on.
+fn call_spread(outputs: &[String], released_ns: u64) -> BTreeMap<String, [f64; 4]> {
+    let ms = |ns: u64| (ns.saturating_sub(released_ns) / 10_000) as f64 / 100.0;
+    let mut spread: BTreeMap<String, [f64; 4]> = BTreeMap::new();
+    for call in outputs.iter().flat_map(|o| o.lines()).flat_map(|line| {
+        match serde_json::from_str::<Value>(line) {
+            Ok(Value::Array(calls)) => calls,
+            _ => Vec::new(),
+        }
+    }) {
+        let (Some(file), Some(start), Some(end)) = (
+            call["file"].as_str(),
+            call["start_ns"].as_u64(),
+            call["end_ns"].as_u64(),
+        ) else {
+            continue;
+        };
+        let name = file.rsplit('/').next().unwrap_or(file).to_owned();
+        let (start, end) = (ms(start), ms(end));
+        let s = spread.entry(name).or_insert([start, start, end, end]);
+        *s = [
+            s[0].min(start),
+            s[1].max(start),
+            s[2].min(end),
+            s[3].max(end),
+        ];
+    }
+    spread
 }
 
 fn storm_report(
@@ -479,6 +516,30 @@ mod tests {
         assert!(parse_storm_args(&strings(&["--n", "0", "--", "x"])).is_err());
         assert!(parse_storm_args(&strings(&["--n", "2"])).is_err());
         assert!(parse_storm_args(&strings(&["--call", "bogus", "--", "x"])).is_err());
+    }
+
+    #[test]
+    fn call_spread_places_every_module_s_calls_after_the_release() {
+        let call = |file: &str, start: u64, end: u64| {
+            format!("{{\"file\":\"{file}\",\"syscall\":\"finit_module\",\"result\":\"0\",\"start_ns\":{start},\"end_ns\":{end}}}")
+        };
+        let outputs = vec![
+            format!(
+                "R\n[{},{}]",
+                call("/m/a.ko", 1_500_000, 9_000_000),
+                call("/m/b.ko", 9_100_000, 9_200_000)
+            ),
+            format!(
+                "R\n[{},{}]",
+                call("/scratch/copy.1/a.ko", 3_250_000, 8_000_000),
+                call("/scratch/copy.1/b.ko", 8_100_000, 12_000_000)
+            ),
+            "noise".to_owned(),
+        ];
+        let spread = call_spread(&outputs, 1_000_000);
+        assert_eq!(spread.len(), 2);
+        assert_eq!(spread["a.ko"], [0.5, 2.25, 7.0, 8.0]);
+        assert_eq!(spread["b.ko"], [7.1, 8.1, 8.2, 11.0]);
     }
 
     #[test]

@@ -95,6 +95,21 @@ fn raw_children_record_the_kernels_answer() {
         assert_eq!(r["errnos"]["ENOSYS"], 2);
         assert_eq!(r["exit_status"]["1"], 2);
         assert_eq!(r["file_bytes"][0], 24);
+        // Both loaders' calls are placed after the barrier's release, each ending after
+        // it starts: [first start, last start, first end, last end] in ms.
+        let spread: Vec<f64> = r["call_spread_ms"]["m.ko"]
+            .as_array()
+            .unwrap_or_else(|| panic!("call_spread_ms of m.ko: {r}"))
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(
+            spread.len() == 4
+                && spread[0] <= spread[1]
+                && spread[0] <= spread[2]
+                && spread[2] <= spread[3],
+            "{r}"
+        );
     }
     let (r, _, _) = racer(&["storm", "--label", "2", "--n", "2", "--copies", "--", path]);
     assert_eq!(r.expect("a RESULT line")["copies"], true);
