@@ -77,6 +77,43 @@ fn exact(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// Scenario 1's commands (loading correctness): label, kmod's exit status and a text its output
+/// contains. modkit's record of a label must equal kmod's.
+const COMMANDS: [(&str, &str, &str); 13] = [
+    ("modprobe", "0", ""),
+    ("lsmod", "0", "libcrc32c"),
+    ("modprobe-r", "0", ""),
+    ("insmod-missing-dep", "1", "Unknown symbol in module"),
+    ("insmod-dep", "0", ""),
+    ("insmod", "0", ""),
+    ("rmmod-in-use", "1", "is in use by: xfs"),
+    ("rmmod", "0", ""),
+    ("rmmod-dep", "0", ""),
+    ("modprobe-missing", "1", "not found in directory"),
+    ("modprobe-init-fails", "1", "No such device"),
+    ("dry-run", "0", "xfs.ko"),
+    ("lsmod-end", "0", "Module"),
+];
+
+/// Commands checked when recorded (every CI run; campaigns from before they were added lack
+/// them): `kmod list` and `kmod static-nodes` over the tree's modules.devname. cuse is a
+/// module in both trees (fuse, which 6.1 builds as a module, is built into 6.12, so it is
+/// not in that tree's modules.devname).
+const COMMANDS_RECORDED_LATER: [(&str, &str, &str); 4] = [
+    ("kmod-list", "0", "libcrc32c"),
+    (
+        "static-nodes",
+        "0",
+        "Module: cuse\n\tDevice node: /dev/cuse\n",
+    ),
+    (
+        "static-nodes-tmpfiles",
+        "0",
+        "c! /dev/cuse 0600 - - - 10:203\n",
+    ),
+    ("static-nodes-devname", "0", "cuse cuse c10:203\n"),
+];
+
 /// Problems found; empty when the records show the reference behaviour.
 struct Check {
     problems: Vec<String>,
@@ -306,42 +343,10 @@ impl Check {
             .filter_map(|r| Some((r["label"].as_str()?, r)))
             .collect();
         let modkit_ran = modkit_ran(records, kernel);
-        let expected: &[(&str, &str, &str)] = &[
-            ("modprobe", "0", ""),
-            ("lsmod", "0", "libcrc32c"),
-            ("modprobe-r", "0", ""),
-            ("insmod-missing-dep", "1", "Unknown symbol in module"),
-            ("insmod-dep", "0", ""),
-            ("insmod", "0", ""),
-            ("rmmod-in-use", "1", "is in use by: xfs"),
-            ("rmmod", "0", ""),
-            ("rmmod-dep", "0", ""),
-            ("modprobe-missing", "1", "not found in directory"),
-            ("modprobe-init-fails", "1", "No such device"),
-            ("dry-run", "0", "xfs.ko"),
-            ("lsmod-end", "0", "Module"),
-        ];
-        // Checked when recorded (every CI run; campaigns from before they were added lack
-        // them): `kmod list` and `kmod static-nodes` over the tree's modules.devname.
-        let later: &[(&str, &str, &str)] = &[
-            ("kmod-list", "0", "libcrc32c"),
-            // cuse: a module in both trees (fuse, which 6.1 builds as a module, is built
-            // into 6.12, so it is not in that tree's modules.devname).
-            (
-                "static-nodes",
-                "0",
-                "Module: cuse\n\tDevice node: /dev/cuse\n",
-            ),
-            (
-                "static-nodes-tmpfiles",
-                "0",
-                "c! /dev/cuse 0600 - - - 10:203\n",
-            ),
-            ("static-nodes-devname", "0", "cuse cuse c10:203\n"),
-        ];
         let present =
             |l: &&(&str, &str, &str)| by_label.contains_key(format!("kmod:{}", l.0).as_str());
-        for (label, status, text) in expected.iter().chain(later.iter().filter(present)) {
+        let later = COMMANDS_RECORDED_LATER.iter().filter(present);
+        for (label, status, text) in COMMANDS.iter().chain(later) {
             let Some(r) = by_label.get(format!("kmod:{label}").as_str()) else {
                 self.problems
                     .push(format!("{kernel}: no kmod:{label} record"));
@@ -549,22 +554,11 @@ fn testbed_check_finds_deviations() {
 #[test]
 fn testbed_commands_check_requires_modkits_records_once_modkit_ran() {
     let kernel = "6.1.0-56-amd64";
-    let labels = [
-        ("modprobe", "0", ""),
-        ("lsmod", "0", "libcrc32c\n"),
-        ("modprobe-r", "0", ""),
-        ("insmod-missing-dep", "1", "Unknown symbol in module"),
-        ("insmod-dep", "0", ""),
-        ("insmod", "0", ""),
-        ("rmmod-in-use", "1", "is in use by: xfs"),
-        ("rmmod", "0", ""),
-        ("rmmod-dep", "0", ""),
-        ("modprobe-missing", "1", "not found in directory"),
-        ("modprobe-init-fails", "1", "No such device"),
-        ("dry-run", "0", "xfs.ko"),
-        ("lsmod-end", "0", "Module"),
-        ("kmod-list", "0", "libcrc32c"),
-    ];
+    // Every always-checked command and one checked when recorded (kmod-list).
+    let labels: Vec<(&str, &str, &str)> = COMMANDS
+        .into_iter()
+        .chain(COMMANDS_RECORDED_LATER.into_iter().take(1))
+        .collect();
     let command = |tool: &str, (label, status, out): (&str, &str, &str)| {
         json!({"kind": "command", "kernel": kernel, "label": format!("{tool}:{label}"),
                "status": status, "stdout": out, "stderr": "", "loaded_after": []})
