@@ -11,9 +11,9 @@
 //!   which is cut out of kmod's before comparing.
 
 use crate::modprobe::stand_in;
-use crate::modprobe_synth::{args, base, clean, fixture};
+use crate::modprobe_synth::{args, base, clean, sandboxed_fixture};
 use modkit_tests::sandbox::{namespaces_available, Mounts};
-use modkit_tests::{modkit_bin, scratch, skip, Outcome};
+use modkit_tests::{scratch, Outcome};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
@@ -50,19 +50,11 @@ fn both(mounts: &Mounts, modkit: &Path, argv: &[String]) -> (Outcome, Outcome) {
 
 /// What a test needs: the namespaces, the binary and the fixture; None after a skip note.
 fn setup(test: &str) -> Option<(PathBuf, PathBuf)> {
-    if !namespaces_available() {
-        skip(
-            test,
-            "cannot make mount namespaces (needs root and unshare)",
-        );
-        return None;
-    }
-    let Some(bin) = modkit_bin() else {
-        skip(test, "no modkit binary");
-        return None;
-    };
-    let root = fixture(test)?;
-    Some((bin, root))
+    sandboxed_fixture(
+        test,
+        namespaces_available(),
+        "cannot make mount namespaces (needs root and unshare)",
+    )
 }
 
 #[test]

@@ -75,6 +75,25 @@ fn files() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The modkit binary and the fixture root for a test that needs a sandbox: None after a
+/// skip note when the sandbox is not `available` (`needs` says what it takes), there is no
+/// binary or no fixture.
+pub(crate) fn sandboxed_fixture(
+    test: &str,
+    available: bool,
+    needs: &str,
+) -> Option<(PathBuf, PathBuf)> {
+    if !available {
+        modkit_tests::skip(test, needs);
+        return None;
+    }
+    let Some(bin) = modkit_tests::modkit_bin() else {
+        modkit_tests::skip(test, "no modkit binary");
+        return None;
+    };
+    Some((bin, fixture(test)?))
+}
+
 /// The fixture root (indexes by kmod's depmod), with the broken files put in afterwards.
 pub(crate) fn fixture(test: &str) -> Option<PathBuf> {
     if !Path::new(KMOD_DEPMOD).exists() {

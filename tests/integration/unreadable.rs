@@ -7,9 +7,9 @@
 //! temporary directory, which the unprivileged user can reach whatever the checkout's
 //! permissions are.
 
-use crate::modprobe_synth::{fixture, VERSION};
+use crate::modprobe_synth::{sandboxed_fixture, VERSION};
 use modkit_tests::sandbox::{unprivileged, unprivileged_available};
-use modkit_tests::{modkit_bin, skip, Outcome};
+use modkit_tests::Outcome;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,18 +51,11 @@ struct Layout {
 }
 
 fn layout(test: &str) -> Option<Layout> {
-    if !unprivileged_available() {
-        skip(
-            test,
-            "cannot run as an unprivileged user (needs root and setpriv)",
-        );
-        return None;
-    }
-    let Some(bin) = modkit_bin() else {
-        skip(test, "no modkit binary");
-        return None;
-    };
-    let root = fixture(test)?;
+    let (bin, root) = sandboxed_fixture(
+        test,
+        unprivileged_available(),
+        "cannot run as an unprivileged user (needs root and setpriv)",
+    )?;
     let tmp = std::env::temp_dir().join(format!("modkit-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(tmp.join("bin")).unwrap();
