@@ -238,21 +238,27 @@ fn tally<I: IntoIterator<Item = String>>(keys: I) -> BTreeMap<String, u64> {
 /// The children's own records of their calls (finit/init modes), as trace-like counts.
 fn recorded_results(outputs: &[String]) -> BTreeMap<String, BTreeMap<String, u64>> {
     let mut results: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for line in outputs.iter().flat_map(|o| o.lines()) {
-        let Ok(Value::Array(calls)) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        for call in calls {
-            let syscall = call["syscall"].as_str().unwrap_or("?").to_owned();
-            let result = call["result"].as_str().unwrap_or("?").to_owned();
-            *results
-                .entry(syscall)
-                .or_default()
-                .entry(result)
-                .or_default() += 1;
-        }
+    for call in recorded_calls(outputs) {
+        let syscall = call["syscall"].as_str().unwrap_or("?").to_owned();
+        let result = call["result"].as_str().unwrap_or("?").to_owned();
+        *results
+            .entry(syscall)
+            .or_default()
+            .entry(result)
+            .or_default() += 1;
     }
     results
+}
+
+/// Every call the raw children reported: each child prints its calls as one JSON array
+/// line; other output (the ready byte, errors) is skipped.
+fn recorded_calls(outputs: &[String]) -> impl Iterator<Item = Value> + '_ {
+    outputs.iter().flat_map(|o| o.lines()).flat_map(|line| {
+        match serde_json::from_str::<Value>(line) {
+            Ok(Value::Array(calls)) => calls,
+            _ => Vec::new(),
+        }
+    })
 }
 
 /// `ok` and `errnos` from results by call: successes, and failures by errno name.
@@ -327,12 +333,7 @@ pub fn storm(args: &[String]) -> Result<(), String> {
 fn call_spread(outputs: &[String], released_ns: u64) -> BTreeMap<String, [f64; 4]> {
     let ms = |ns: u64| (ns.saturating_sub(released_ns) / 10_000) as f64 / 100.0;
     let mut spread: BTreeMap<String, [f64; 4]> = BTreeMap::new();
-    for call in outputs.iter().flat_map(|o| o.lines()).flat_map(|line| {
-        match serde_json::from_str::<Value>(line) {
-            Ok(Value::Array(calls)) => calls,
-            _ => Vec::new(),
-        }
-    }) {
+    for call in recorded_calls(outputs) {
         let (Some(file), Some(start), Some(end)) = (
             call["file"].as_str(),
             call["start_ns"].as_u64(),
