@@ -13,13 +13,27 @@ const BEGIN: &str = "<!-- results:begin (cargo xtask vm campaign --write) -->";
 const END: &str = "<!-- results:end -->";
 
 pub fn write(records: &[Value]) -> Result {
-    let root = workspace_root();
-    std::fs::write(root.join("testbed/results.json"), json_array(records))?;
-    std::fs::write(root.join("docs/testbed-xfs.svg"), plot(records))?;
-    let doc_path = root.join("docs/testbed.md");
-    let doc = std::fs::read_to_string(&doc_path).unwrap_or_default();
-    std::fs::write(&doc_path, splice(&doc, BEGIN, END, &tables(records)?))?;
+    write_records("results.json", records)?;
+    std::fs::write(workspace_root().join("docs/testbed-xfs.svg"), plot(records))?;
+    write_testbed_section(BEGIN, END, &tables(records)?)?;
     println!("xtask: wrote testbed/results.json, docs/testbed.md and docs/testbed-xfs.svg");
+    Ok(())
+}
+
+/// Writes `records` to testbed/`file` (a JSON array, one record per line).
+pub fn write_records(file: &str, records: &[Value]) -> Result {
+    std::fs::write(
+        workspace_root().join("testbed").join(file),
+        json_array(records),
+    )?;
+    Ok(())
+}
+
+/// Replaces the generated section of docs/testbed.md between `begin` and `end`.
+pub fn write_testbed_section(begin: &str, end: &str, generated: &str) -> Result {
+    let path = workspace_root().join("docs/testbed.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, splice(&doc, begin, end, generated))?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 
 use super::plan::{Loader, Scenario, Step, Storm, Target};
 use crate::bench::median;
-use crate::util::{workspace_root, Result};
+use crate::util::Result;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -134,17 +134,8 @@ pub fn tables(records: &[Value]) -> String {
 
 /// Writes testbed/duel.json and the duel section of docs/testbed.md.
 pub fn write(records: &[Value]) -> Result {
-    let root = workspace_root();
-    std::fs::write(
-        root.join("testbed/duel.json"),
-        super::docs::json_array(records),
-    )?;
-    let path = root.join("docs/testbed.md");
-    let doc = std::fs::read_to_string(&path).unwrap_or_default();
-    std::fs::write(
-        &path,
-        super::docs::splice(&doc, BEGIN, END, &tables(records)),
-    )?;
+    super::docs::write_records("duel.json", records)?;
+    super::docs::write_testbed_section(BEGIN, END, &tables(records))?;
     println!("xtask: wrote testbed/duel.json and the duel section of docs/testbed.md");
     Ok(())
 }

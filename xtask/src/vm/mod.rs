@@ -8,11 +8,16 @@
 //! - `vm campaign`: the full campaign; `--write` records testbed/results.json and
 //!   docs/testbed.md (tables and plot);
 //! - `vm duel`: kmod against modkit, repeated, compared by medians; `--write` records
-//!   testbed/duel.json and its section of docs/testbed.md.
+//!   testbed/duel.json and its section of docs/testbed.md;
+//! - `vm exec`: one shell command in a booted guest (an investigation), its record printed;
+//! - `vm repeat`: the campaign's storms whose outcome timing decides, several rounds in one
+//!   boot per kernel; `--write` records testbed/repeats.json (what the kernel model's
+//!   validation compares its range with) and its table in docs/testbed.md.
 //!
 //! Submodules: `assets` (packages, static binaries, depmod'd trees), `moddb` (the tree's
 //! text indexes), `initramfs`, `plan` (steps and /init), `qemu` (boot and watchdog),
-//! `record` (console lines to JSON records), `docs` (results file, tables, plot), `duel`.
+//! `record` (console lines to JSON records), `docs` (results file, tables, plot), `duel`,
+//! `repeat`.
 
 mod assets;
 mod docs;
@@ -22,6 +27,7 @@ mod moddb;
 mod plan;
 mod qemu;
 mod record;
+mod repeat;
 
 use crate::util::Result;
 use assets::Assets;
@@ -47,6 +53,20 @@ enum VmCommand {
     Campaign(CampaignArgs),
     /// kmod against modkit, storm for storm, repeated; medians compared.
     Duel(DuelArgs),
+    /// The campaign's timing-decided storms, repeated: how much the guest's outcome varies.
+    Repeat(RepeatArgs),
+    /// Boot a kernel, run one shell command in the guest and print its record.
+    Exec(ExecArgs),
+}
+
+#[derive(clap::Args)]
+struct ExecArgs {
+    /// Kernel: 6.1 or 6.12.
+    #[arg(long)]
+    kernel: String,
+    /// The command, run by the guest's busybox `sh -c` (the CPU set's files:
+    /// `modprobe --show-depends "$(cat /sys/devices/system/cpu/modalias)"`).
+    script: String,
 }
 
 #[derive(clap::Args)]
@@ -110,12 +130,30 @@ struct DuelArgs {
     write: bool,
 }
 
+#[derive(clap::Args)]
+struct RepeatArgs {
+    /// Kernels to run (default: both).
+    #[arg(long, value_delimiter = ',', default_value = "6.1,6.12")]
+    kernel: Vec<String>,
+    /// Rounds of the timing-decided storms.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Record testbed/repeats.json and its table in docs/testbed.md.
+    #[arg(long)]
+    write: bool,
+    /// Tabulate these recorded runs (e.g. testbed/repeats.json) instead of running any.
+    #[arg(long)]
+    records: Option<PathBuf>,
+}
+
 pub fn run(args: Args) -> Result {
     match args.command {
         VmCommand::Storm(a) => storm(a),
         VmCommand::Ci(a) => ci(a),
         VmCommand::Campaign(a) => campaign(a),
         VmCommand::Duel(a) => duel(a),
+        VmCommand::Repeat(a) => repeat(a),
+        VmCommand::Exec(a) => exec(a),
     }
 }
 
@@ -328,6 +366,49 @@ fn duel(a: DuelArgs) -> Result {
         false => print!("{}", duel::tables(&records)),
     }
     Ok(())
+}
+
+fn exec(a: ExecArgs) -> Result {
+    let assets = assets::prepare(std::slice::from_ref(&a.kernel))?;
+    let step = Step::Command {
+        label: "exec".to_owned(),
+        argv: vec!["/bin/sh".to_owned(), "-c".to_owned(), a.script],
+    };
+    for record in run_steps(&assets[0], &[step], 4, None)? {
+        println!("{record}");
+    }
+    Ok(())
+}
+
+fn repeat(a: RepeatArgs) -> Result {
+    if let Some(path) = &a.records {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let records: Vec<Value> =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        return match a.write {
+            true => repeat::write_table(&records),
+            false => {
+                print!("{}", repeat::table(&records));
+                Ok(())
+            }
+        };
+    }
+    let all = assets::prepare(&a.kernel)?;
+    let mut records = Vec::new();
+    for assets in &all {
+        let db = ModDb::read(&assets.module_dir())?;
+        let steps = repeat::steps(&campaign_steps(&db, assets)?, a.rounds);
+        let got = run_steps(assets, &steps, 4, None)?;
+        println!("{}", record::summary(&got));
+        records.extend(got);
+    }
+    match a.write {
+        true => repeat::write(&records),
+        false => {
+            print!("{}", repeat::table(&records));
+            Ok(())
+        }
+    }
 }
 
 /// Runs `steps` on one kernel, booting again after a step that hangs or crashes the guest
