@@ -1,7 +1,8 @@
 //! The real-kernel testbed's measurements (`cargo xtask vm`, testbed/) checked against the
 //! reference behaviour of ../shared/spec/testbed.md §6–§7: on the records of the CI run
 //! (MODKIT_VM_RESULTS, written by `cargo xtask test`) and on the recorded campaign
-//! (testbed/results.json, written by `cargo xtask vm campaign --write`).
+//! (testbed/results.json, written by `cargo xtask vm campaign --write`), and its repeated
+//! storms (testbed/repeats.json, `cargo xtask vm repeat --write`).
 //!
 //! Checked per kernel: no step timed out or failed to report; xfs duplicate storms (6.1:
 //! one success and N−1 EEXIST, the peak N times the single load; 6.12 same file: N
@@ -873,4 +874,108 @@ fn duel_check_finds_deviations() {
     let p = p_slower(&[5.0, 6.0, 7.0, 8.0, 9.0], &[1.0, 2.0, 3.0, 4.0, 4.5]);
     assert!((p - 1.0 / 252.0).abs() < 1e-12, "{p}");
     assert!(p_slower(&[1.0, 4.0, 6.0], &[2.0, 3.0, 5.0]) > 0.3);
+}
+
+/// The storm a record is a run of.
+fn storm_key(r: &Value) -> String {
+    format!(
+        "{} {} {} {} n={}{}",
+        r["kernel"].as_str().unwrap_or("?"),
+        r["scenario"].as_str().unwrap_or("?"),
+        r["loader"].as_str().unwrap_or("?"),
+        r["module"].as_str().unwrap_or("?"),
+        r["n"],
+        if r["copies"] == json!(true) {
+            " copies"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The repeats (testbed/repeats.json, `cargo xtask vm repeat --write`): every completed run
+/// is a run of one of the campaign's storms, with the campaign's successes and number of
+/// insertion calls for a raw loader (what timing cannot change), every storm at least
+/// `rounds` times; and the premise of recording them holds: some storms' errnos differ
+/// from run to run.
+fn repeats_problems(campaign: &[Value], repeats: &[Value], rounds: usize) -> Vec<String> {
+    let mut problems = Vec::new();
+    let done = |r: &&Value| {
+        r["kind"] == "storm" && r["timeout"] != json!(true) && r["crashed"] != json!(true)
+    };
+    let mut runs: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for r in repeats.iter().filter(done) {
+        runs.entry(storm_key(r)).or_default().push(r);
+    }
+    for (key, list) in &runs {
+        let Some(c) = campaign.iter().filter(done).find(|c| storm_key(c) == *key) else {
+            problems.push(format!("{key}: not a storm of the campaign"));
+            continue;
+        };
+        if list.len() < rounds {
+            problems.push(format!("{key}: {} runs, expected {rounds}", list.len()));
+        }
+        let raw = c["call"] != "exec";
+        for r in list {
+            if r["ok"] != c["ok"] || (raw && r["insert_syscalls"] != c["insert_syscalls"]) {
+                problems.push(format!(
+                    "{key}: ok={} calls={} where the campaign has ok={} calls={}",
+                    r["ok"], r["insert_syscalls"], c["ok"], c["insert_syscalls"]
+                ));
+            }
+        }
+    }
+    if !runs
+        .values()
+        .any(|list| list.iter().any(|r| r["errnos"] != list[0]["errnos"]))
+    {
+        problems.push("no storm's errnos differ from run to run".to_owned());
+    }
+    problems
+}
+
+#[test]
+fn recorded_repeats_are_runs_of_the_campaign_s_storms() {
+    let read = |name: &str| -> Vec<Value> {
+        let path = workspace_root().join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let (campaign, repeats) = (read("testbed/results.json"), read("testbed/repeats.json"));
+    let problems = repeats_problems(&campaign, &repeats, 5);
+    assert!(
+        problems.is_empty(),
+        "testbed/repeats.json:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn repeats_check_finds_deviations() {
+    let run = |n: u64, ok: u64, ebusy: u64| {
+        json!({"kind": "storm", "kernel": "6.1.0-57-amd64", "scenario": "duplicates",
+            "loader": "finit", "module": "cpu", "n": n, "copies": false, "call": "finit",
+            "ok": ok, "insert_syscalls": 16 * n, "errnos": {"EBUSY": ebusy}})
+    };
+    let campaign = [run(2, 14, 2)];
+    assert!(repeats_problems(&campaign, &[run(2, 14, 2), run(2, 14, 1)], 2).is_empty());
+    let cases = [
+        (
+            vec![run(2, 14, 2), run(2, 14, 2)],
+            "no storm's errnos differ",
+        ),
+        (vec![run(2, 14, 2)], "1 runs, expected 2"),
+        (vec![run(2, 13, 2), run(2, 14, 1)], "ok=13"),
+        (
+            vec![run(4, 14, 2), run(4, 14, 1)],
+            "not a storm of the campaign",
+        ),
+    ];
+    for (repeats, message) in cases {
+        let problems = repeats_problems(&campaign, &repeats, 2);
+        assert!(
+            problems.iter().any(|p| p.contains(message)),
+            "{message}: {problems:?}"
+        );
+    }
 }
