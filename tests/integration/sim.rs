@@ -174,6 +174,59 @@ fn validate_reproduces_the_reference_tables() {
 }
 
 #[test]
+fn validate_names_a_repeats_file_it_cannot_use() {
+    let dir = scratch("sim_validate_repeats");
+    let storm = |n: u32| {
+        format!(
+            r#"{{"kind":"storm","kernel":"6.1.0-57-amd64","scenario":"duplicates","loader":"finit","module":"xfs","n":{n},"copies":false,"ok":1,"errnos":{{"EEXIST":{}}},"peak_vmalloc_delta_kb":{}}}"#,
+            n - 1,
+            6500 * n
+        )
+    };
+    let results = dir.join("results.json");
+    std::fs::write(&results, format!("[{}]", storm(2))).unwrap();
+    let unmatched = dir.join("repeats.json");
+    std::fs::write(&unmatched, format!("[{},{}]", storm(2), storm(3))).unwrap();
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "[{").unwrap();
+    let cases = [
+        (
+            &unmatched,
+            "repeats.json: 1 of 2 runs repeat no storm of the results",
+        ),
+        (&broken, "broken.json: results:"),
+    ];
+    let validate = |repeats: &std::path::Path| {
+        let args = [
+            "validate",
+            results.to_str().unwrap(),
+            "--repeats",
+            repeats.to_str().unwrap(),
+        ];
+        run("sim_validate_repeats", "sim", &args)
+    };
+    for (repeats, message) in cases {
+        let Some(out) = validate(repeats) else {
+            return;
+        };
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stderr).contains(message), "{}", text(&out.stderr));
+        assert!(!text(&out.stderr).contains("panicked"));
+    }
+    // A matching repeat: the record is compared with the guest's two runs.
+    std::fs::write(&unmatched, format!("[{}]", storm(2))).unwrap();
+    let Some(out) = validate(&unmatched) else {
+        return;
+    };
+    assert!(
+        text(&out.stdout)
+            .contains("| ok=1, EEXIST=1 | ok=1, EEXIST=1 | 13000 | 13000 | 2 | 2 runs | yes |"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn sweep_writes_json_svg_and_png() {
     let dir = scratch("sim_sweep");
     let Some(out) = run(
@@ -340,16 +393,22 @@ fn the_sweep_marks_where_the_module_area_runs_out() {
 fn docs_model_md_shows_what_validate_prints() {
     let root = workspace_root();
     let results = root.join("testbed/results.json");
+    let repeats = root.join("testbed/repeats.json");
     let Some(out) = run(
         "sim_validate_doc",
         "sim",
-        &["validate", results.to_str().unwrap()],
+        &[
+            "validate",
+            results.to_str().unwrap(),
+            "--repeats",
+            repeats.to_str().unwrap(),
+        ],
     ) else {
         return;
     };
     assert!(!text(&out.stderr).contains("panicked"));
     let doc = std::fs::read_to_string(root.join("docs/model.md")).unwrap();
-    let begin = "<!-- validate:begin (modkit sim validate testbed/results.json) -->\n";
+    let begin = "<!-- validate:begin (modkit sim validate testbed/results.json --repeats testbed/repeats.json) -->\n";
     let start = doc
         .find(begin)
         .expect("docs/model.md has the validate block")
@@ -357,7 +416,8 @@ fn docs_model_md_shows_what_validate_prints() {
     let end = doc[start..].find("<!-- validate:end -->").unwrap() + start;
     assert!(
         doc[start..end] == text(&out.stdout),
-        "docs/model.md §3 is not what `modkit sim validate testbed/results.json` prints; \
+        "docs/model.md §3 is not what `modkit sim validate testbed/results.json --repeats \
+         testbed/repeats.json` prints; \
          paste its output between the markers"
     );
 }

@@ -11,6 +11,14 @@
 //! every count and the peak inside what the seeds produce (the peak widened by the
 //! tolerance).
 //!
+//! The guest does not reproduce every storm from run to run: which loaders run into a
+//! failing init themselves and which wait for it, and which `modprobe` finds a module
+//! LIVE, move between runs of the same storm. `cargo xtask vm repeat --write` runs those
+//! storms again (`testbed/repeats.json`); [`attach_repeats`] gives each campaign record
+//! the guest's other runs of it. A record whose runs differ is compared as the *overlap*
+//! of two ranges: every count and the peak of the guest's runs must meet the model's
+//! range over the seeds.
+//!
 //! The spec's rows run on the reference profile (skylake-sp; for 6.12 xfs as Debian
 //! 6.12.107 has it, kernel-loader §5.4). The campaign's records run on the testbed
 //! guest's profile (`tcg-haswell`), with the file sizes the record gives, and know which
@@ -76,6 +84,66 @@ pub struct Measurement {
     /// modules are LIVE when the storm starts.
     #[serde(default)]
     pub set_loaded_before: bool,
+    /// Extension: the guest's other runs of the same storm (testbed/repeats.json).
+    #[serde(default)]
+    pub repeats: Vec<Run>,
+}
+
+/// What one run of a storm returned: successes, errnos, peak.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub ok: u64,
+    #[serde(default)]
+    pub errnos: BTreeMap<String, u64>,
+    pub peak_vmalloc_delta_kb: Option<f64>,
+}
+
+impl Measurement {
+    fn run(&self) -> Run {
+        Run {
+            ok: self.ok,
+            errnos: self.errnos.clone(),
+            peak_vmalloc_delta_kb: self.peak_vmalloc_delta_kb,
+        }
+    }
+
+    /// The storm a record is a run of: profile, kernel, loader, target, N, inodes,
+    /// scenario and whether the boot had loaded the CPU set before it.
+    fn storm_key(&self) -> String {
+        format!(
+            "{:?} {} {} {} {} {} {} {}",
+            self.profile,
+            self.kernel,
+            self.loader,
+            self.module,
+            self.n,
+            self.copies,
+            self.scenario,
+            self.set_loaded_before
+        )
+    }
+
+    /// Every run of this storm the guest made: the record's own and its repeats.
+    pub fn runs(&self) -> Vec<Run> {
+        std::iter::once(self.run())
+            .chain(self.repeats.iter().cloned())
+            .collect()
+    }
+}
+
+/// Gives every record of `records` the runs of `repeats` that are runs of the same storm
+/// (same kernel, loader, target, N, inodes, scenario and CPU-set state). Returns how many
+/// repeats found their record; the others are storms the records do not have.
+pub fn attach_repeats(records: &mut [Measurement], repeats: &[Measurement]) -> usize {
+    let mut attached = 0;
+    for r in repeats {
+        let key = r.storm_key();
+        if let Some(m) = records.iter_mut().find(|m| m.storm_key() == key) {
+            m.repeats.push(r.run());
+            attached += 1;
+        }
+    }
+    attached
 }
 
 /// Errors reading measurements.
@@ -236,6 +304,7 @@ pub fn xfs_6_12_107() -> ModuleFacts {
         symtab: None,
         init_errno: None,
         pinned: false,
+        init_threads: 0,
     }
 }
 
@@ -288,6 +357,7 @@ fn row(
         file_bytes: Vec::new(),
         profile: None,
         set_loaded_before: false,
+        repeats: Vec::new(),
     }
 }
 
@@ -622,45 +692,98 @@ pub enum Mode {
     Exact,
     /// The seeds disagree: the measurement must lie inside the model's range.
     Range,
+    /// The guest ran the storm several times (testbed/repeats.json): the guest's range
+    /// over its runs must meet the model's range over the seeds in every quantity.
+    Runs,
 }
 
-/// The model's outcomes over [`SEEDS`]: the range of every quantity.
+/// A range of outcomes (the model's over [`SEEDS`], or the guest's over its runs).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Spread {
     pub ok: (u64, u64),
-    /// Errno → (min, max) over the seeds (0 for a seed that did not return it).
+    /// Errno → (min, max) over the outcomes (0 for an outcome that did not return it).
     pub errnos: BTreeMap<String, (u64, u64)>,
     pub calls: (u64, u64),
     pub peak_kb: (u64, u64),
     pub layouts: (u64, u64),
 }
 
+/// One outcome's quantities: successes, errnos, peak KiB, final images.
+type Quantities<'a> = (u64, &'a BTreeMap<String, u64>, u64, u64);
+
 impl Spread {
     fn of(reports: &[Report]) -> Spread {
-        let range = |f: &dyn Fn(&Report) -> u64| {
-            let v = reports.iter().map(f);
+        Spread::of_outcomes(
+            &reports
+                .iter()
+                .map(|r| (r.ok, &r.errnos, r.peak_vmalloc_delta_kb, r.layouts))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// The guest's range over its runs (a run without a peak counts as 0 KiB).
+    fn of_runs(runs: &[Run]) -> Spread {
+        Spread::of_outcomes(
+            &runs
+                .iter()
+                .map(|r| {
+                    let peak = r.peak_vmalloc_delta_kb.unwrap_or(0.0).round() as u64;
+                    (r.ok, &r.errnos, peak, 0)
+                })
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    fn of_outcomes(outcomes: &[Quantities]) -> Spread {
+        let range = |f: &dyn Fn(&Quantities) -> u64| {
+            let v = outcomes.iter().map(f);
             (v.clone().min().unwrap_or(0), v.max().unwrap_or(0))
         };
-        let names: std::collections::BTreeSet<&String> = reports
+        let names: std::collections::BTreeSet<&String> = outcomes
             .iter()
-            .flat_map(|r| r.errnos.iter().filter(|(_, &c)| c > 0).map(|(k, _)| k))
+            .flat_map(|o| o.1.iter().filter(|(_, &c)| c > 0).map(|(k, _)| k))
             .collect();
         Spread {
-            ok: range(&|r| r.ok),
+            ok: range(&|o| o.0),
             errnos: names
                 .into_iter()
-                .map(|n| (n.clone(), range(&|r| r.errnos.get(n).copied().unwrap_or(0))))
+                .map(|n| (n.clone(), range(&|o| o.1.get(n).copied().unwrap_or(0))))
                 .collect(),
-            calls: range(&|r| r.ok + r.errnos.values().sum::<u64>()),
-            peak_kb: range(&|r| r.peak_vmalloc_delta_kb),
-            layouts: range(&|r| r.layouts),
+            calls: range(&|o| o.0 + o.1.values().sum::<u64>()),
+            peak_kb: range(&|o| o.2),
+            layouts: range(&|o| o.3),
         }
     }
 
-    /// Whether every seed gave the same errnos and peak.
+    /// Whether every outcome gave the same errnos and peak.
     fn constant(&self) -> bool {
         let flat = |r: (u64, u64)| r.0 == r.1;
         flat(self.ok) && flat(self.peak_kb) && self.errnos.values().all(|&r| flat(r))
+    }
+
+    /// `ok=…, ERRNO=…` with each count's range.
+    fn result(&self) -> String {
+        let mut parts = vec![format!("ok={}", span(self.ok))];
+        parts.extend(self.errnos.iter().map(|(k, &r)| format!("{k}={}", span(r))));
+        parts.join(", ")
+    }
+
+    /// The count of `errno` (0 to 0 when no outcome returned it).
+    fn errno(&self, errno: &str) -> (u64, u64) {
+        self.errnos.get(errno).copied().unwrap_or((0, 0))
+    }
+
+    /// Whether every count of `self` meets the same count of `other`: successes, calls
+    /// and each errno either returned (an errno neither returned is 0 in both).
+    fn counts_meet(&self, other: &Spread) -> bool {
+        let meet = |a: (u64, u64), b: (u64, u64)| a.0 <= b.1 && b.0 <= a.1;
+        meet(self.ok, other.ok)
+            && meet(self.calls, other.calls)
+            && self
+                .errnos
+                .keys()
+                .chain(other.errnos.keys())
+                .all(|e| meet(self.errno(e), other.errno(e)))
     }
 }
 
@@ -669,6 +792,8 @@ impl Spread {
 pub struct Row {
     pub measurement: Measurement,
     pub mode: Mode,
+    /// The guest's range over its runs (one run: the record itself).
+    pub measured: Spread,
     pub model: Spread,
     pub errnos_equal: bool,
     pub peak_within: bool,
@@ -722,8 +847,15 @@ impl Outcome {
         };
         let (exact, exact_ok) = count(Mode::Exact);
         let (range, range_ok) = count(Mode::Range);
+        let (runs, runs_ok) = count(Mode::Runs);
+        let repeated = match runs {
+            0 => String::new(),
+            _ => format!(
+                ", {runs} run several times by the guest ({runs_ok} whose range meets the model's)"
+            ),
+        };
         format!(
-            "{} records: {exact} deterministic in the model ({exact_ok} agree), {range} decided by timing ({range_ok} inside the model's range over seeds {}–{}); {} differ\n",
+            "{} records: {exact} deterministic in the model ({exact_ok} agree), {range} decided by timing ({range_ok} inside the model's range over seeds {}–{}){repeated}; {} differ\n",
             self.rows.len(),
             SEEDS.start(),
             SEEDS.end(),
@@ -735,26 +867,6 @@ impl Outcome {
 impl Row {
     fn line(&self) -> String {
         let m = &self.measurement;
-        let measured = {
-            let mut parts = vec![format!("ok={}", m.ok)];
-            parts.extend(
-                m.errnos
-                    .iter()
-                    .filter(|(_, &c)| c > 0)
-                    .map(|(k, c)| format!("{k}={c}")),
-            );
-            parts.join(", ")
-        };
-        let model = {
-            let mut parts = vec![format!("ok={}", span(self.model.ok))];
-            parts.extend(
-                self.model
-                    .errnos
-                    .iter()
-                    .map(|(k, &r)| format!("{k}={}", span(r))),
-            );
-            parts.join(", ")
-        };
         let module = match (m.module.as_str(), m.first_fails, m.scenario.as_str()) {
             ("cpu", ..) => "CPU set".to_owned(),
             (name, true, _) => format!("{name} (first fails)"),
@@ -766,6 +878,10 @@ impl Row {
             (None, true) => "yes".to_owned(),
             (None, false) => "**no**".to_owned(),
         };
+        let measured_peak = match m.runs().iter().any(|r| r.peak_vmalloc_delta_kb.is_some()) {
+            true => span(self.measured.peak_kb),
+            false => "–".to_owned(),
+        };
         format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             m.source,
@@ -774,15 +890,15 @@ impl Row {
             module,
             m.n,
             if m.copies { "distinct" } else { "same" },
-            measured,
-            model,
-            m.peak_vmalloc_delta_kb
-                .map_or("–".to_owned(), |p| format!("{p:.0}")),
+            self.measured.result(),
+            self.model.result(),
+            measured_peak,
             span(self.model.peak_kb),
             span(self.model.layouts),
             match self.mode {
-                Mode::Exact => "exact",
-                Mode::Range => "range",
+                Mode::Exact => "exact".to_owned(),
+                Mode::Range => "range".to_owned(),
+                Mode::Runs => format!("{} runs", m.runs().len()),
             },
             verdict,
         )
@@ -818,11 +934,16 @@ pub fn validate(records: &[Measurement]) -> Outcome {
     Outcome { rows }
 }
 
-/// The record against the model's outcomes over [`SEEDS`].
+/// The record against the model's outcomes over [`SEEDS`]: the guest's range over its
+/// runs (one run: the record) must meet the model's range in every count, and in the
+/// peak widened by the record's tolerance. With one run and a model that gives one
+/// outcome this is equality of the counts and the peak within the tolerance.
 fn compare(m: &Measurement) -> Row {
+    let runs = m.runs();
     let mut row = Row {
         measurement: m.clone(),
         mode: Mode::Exact,
+        measured: Spread::of_runs(&runs),
         model: Spread::default(),
         errnos_equal: false,
         peak_within: false,
@@ -838,42 +959,40 @@ fn compare(m: &Measurement) -> Row {
         }
     };
     row.model = Spread::of(&reports);
-    row.mode = if row.model.constant() {
-        Mode::Exact
-    } else {
-        Mode::Range
+    row.mode = match (runs.len() > 1, row.model.constant()) {
+        (true, _) => Mode::Runs,
+        (false, true) => Mode::Exact,
+        (false, false) => Mode::Range,
     };
-    let measured: BTreeMap<&String, u64> = m
-        .errnos
-        .iter()
-        .filter(|(_, &c)| c > 0)
-        .map(|(k, &c)| (k, c))
-        .collect();
-    let inside = |v: u64, r: (u64, u64)| r.0 <= v && v <= r.1;
-    let calls = m.ok + measured.values().sum::<u64>();
-    row.errnos_equal = measured.keys().copied().eq(row.model.errnos.keys())
-        && inside(m.ok, row.model.ok)
-        && inside(calls, row.model.calls)
-        && measured
-            .iter()
-            .all(|(k, &c)| row.model.errnos.get(*k).is_some_and(|&r| inside(c, r)));
-    row.peak_within = match m.peak_vmalloc_delta_kb {
-        None => true,
-        Some(p) => {
-            let (below, above) = m.tolerance_kb.unwrap_or_else(|| {
-                let stacks = if m.baseline_before_fork {
-                    16.0 * f64::from(m.n)
-                } else {
-                    0.0
-                };
-                (0.05 * p, 0.05 * p + stacks)
-            });
-            let (lo, hi) = row.model.peak_kb;
-            lo as f64 >= p - above - 1e-9 && hi as f64 <= p + below + 1e-9
-                || (row.mode == Mode::Range && lo as f64 <= p + below && hi as f64 >= p - above)
-        }
-    };
+    row.errnos_equal = row.measured.counts_meet(&row.model);
+    row.peak_within = runs.iter().all(|r| r.peak_vmalloc_delta_kb.is_none())
+        || peak_meets(m, &runs, row.model.peak_kb);
     row
+}
+
+/// Whether the model's peak range meets the guest's, each run's peak widened by the
+/// record's tolerance (the spec's, or 5 % and, with the baseline before forking, the
+/// loaders' kernel stacks).
+fn peak_meets(m: &Measurement, runs: &[Run], (lo, hi): (u64, u64)) -> bool {
+    let widened = |p: f64| {
+        let (below, above) = m.tolerance_kb.unwrap_or_else(|| {
+            let stacks = if m.baseline_before_fork {
+                16.0 * f64::from(m.n)
+            } else {
+                0.0
+            };
+            (0.05 * p, 0.05 * p + stacks)
+        });
+        (p - above - 1e-9, p + below + 1e-9)
+    };
+    let peaks: Vec<(f64, f64)> = runs
+        .iter()
+        .filter_map(|r| r.peak_vmalloc_delta_kb)
+        .map(widened)
+        .collect();
+    let low = peaks.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let high = peaks.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    lo as f64 <= high && hi as f64 >= low
 }
 
 #[cfg(test)]
@@ -958,5 +1077,76 @@ mod tests {
         let row = compare(&d);
         assert_eq!(row.mode, Mode::Exact);
         assert!(row.errnos_equal && !row.peak_within);
+    }
+
+    #[test]
+    fn repeats_attach_to_the_storm_they_repeat() {
+        let k61 = "6.1.0-57-amd64";
+        let warm = r#","cpu_set_warm_up":true"#;
+        let campaign = format!("[{},{}]", storm(k61, "cpu", warm), storm(k61, "xfs", warm));
+        let mut records = parse_results(&campaign).unwrap();
+        let other_n = storm(k61, "cpu", &format!(r#"{warm},"n":2"#)).replace(r#""n":1,"#, "");
+        let repeats = format!(
+            "[{},{},{}]",
+            storm(k61, "cpu", &format!(r#"{warm},"peak_vmalloc_delta_kb":7"#))
+                .replace(r#""peak_vmalloc_delta_kb":1,"#, ""),
+            storm(k61, "cpu", warm),
+            other_n,
+        );
+        let repeats = parse_results(&repeats).unwrap();
+        assert_eq!(
+            attach_repeats(&mut records, &repeats),
+            2,
+            "the N = 2 run has no record"
+        );
+        let peaks: Vec<Option<f64>> = records[0]
+            .runs()
+            .iter()
+            .map(|r| r.peak_vmalloc_delta_kb)
+            .collect();
+        assert_eq!(peaks, [Some(1.0), Some(7.0), Some(1.0)]);
+        assert_eq!(records[1].runs().len(), 1, "xfs was not repeated");
+    }
+
+    #[test]
+    fn a_storm_the_guest_repeats_is_compared_as_two_ranges() {
+        let base = spec_reference()
+            .into_iter()
+            .find(|r| r.first_fails && r.kernel == "6.1")
+            .unwrap();
+        let run = |enoent: u64, ebusy: u64| Run {
+            ok: 0,
+            errnos: [("ENOENT".to_owned(), enoent), ("EBUSY".to_owned(), ebusy)].into(),
+            peak_vmalloc_delta_kb: base.peak_vmalloc_delta_kb,
+        };
+        // One run inside the model's range is enough for the ranges to meet.
+        let mut r = base.clone();
+        r.repeats = vec![run(1, 7)];
+        let row = compare(&r);
+        assert_eq!(row.mode, Mode::Runs);
+        assert_eq!(row.measured.errno("EBUSY").1, 7);
+        assert!(row.passed(), "{row:?}");
+        // Every run outside it: the ranges do not meet.
+        r.errnos = [("ENOENT".to_owned(), 1), ("EBUSY".to_owned(), 7)].into();
+        r.repeats = vec![run(1, 7), run(0, 8)];
+        assert!(!compare(&r).errnos_equal);
+        // An errno no run returned but the model does is a difference too.
+        r.errnos = base.errnos.clone();
+        r.errnos.remove("ENOENT");
+        r.repeats = Vec::new();
+        let row = compare(&r);
+        assert!(row.model.errno("ENOENT").0 > 0, "{row:?}");
+        assert!(!row.errnos_equal);
+        // Peaks: the runs' range widened by 5 % must meet the model's.
+        let mut d = spec_reference().into_iter().next().unwrap();
+        d.tolerance_kb = None;
+        d.peak_vmalloc_delta_kb = Some(6500.0 * 1.06);
+        d.repeats = vec![Run {
+            peak_vmalloc_delta_kb: Some(6500.0 * 1.08),
+            ..d.run()
+        }];
+        assert!(!compare(&d).peak_within);
+        d.repeats[0].peak_vmalloc_delta_kb = Some(6500.0 * 1.04);
+        assert!(compare(&d).passed());
     }
 }

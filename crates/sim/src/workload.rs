@@ -132,6 +132,9 @@ pub struct Report {
     pub layouts: u64,
     /// Peak `VmallocUsed` above the baseline, KiB.
     pub peak_vmalloc_delta_kb: u64,
+    /// `VmallocUsed` above the baseline once every task has finished, KiB: the loaded
+    /// modules' areas (the testbed's `end_vmalloc_delta_kb`).
+    pub end_vmalloc_delta_kb: u64,
     /// Peak physical memory above the baseline (the `MemFree` drop), KiB.
     pub peak_phys_delta_kb: u64,
     /// Peak module-area address space in use above the baseline, guards included, bytes.
@@ -776,6 +779,7 @@ pub fn report_of(eng: &Engine, profile: &str, task_failures: u64) -> Report {
         init_runs: c.init_runs,
         layouts: c.layouts,
         peak_vmalloc_delta_kb: kib(eng.mem.vmalloc_peak.saturating_sub(eng.baseline_vmalloc())),
+        end_vmalloc_delta_kb: kib(eng.mem.vmalloc_used.saturating_sub(eng.baseline_vmalloc())),
         peak_phys_delta_kb: kib(eng.mem.phys_peak.saturating_sub(eng.baseline_phys())),
         peak_module_area_bytes: eng
             .mem

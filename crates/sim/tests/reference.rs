@@ -1,8 +1,9 @@
 //! The model against the testbed's reference measurements (testbed.md §7) and the
 //! recorded campaign (`testbed/results.json`): xfs, the testbed guest's per-CPU set and
-//! coretemp, on 6.1 and 6.12.
+//! coretemp, on 6.1 and 6.12, with the guest's repeated runs of the storms whose outcome
+//! timing decides (`testbed/repeats.json`).
 
-use modkit_sim::validate::{parse_results, spec_reference, validate, Measurement};
+use modkit_sim::validate::{attach_repeats, parse_results, spec_reference, validate, Measurement};
 use modkit_sim::Profile;
 
 #[test]
@@ -19,7 +20,16 @@ fn campaign() -> Option<Vec<Measurement>> {
         eprintln!("note: {path} is absent; only the spec's tables were checked");
         return None;
     };
-    Some(parse_results(&text).expect("testbed/results.json parses"))
+    let mut records = parse_results(&text).expect("testbed/results.json parses");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testbed/repeats.json");
+    let text = std::fs::read_to_string(path).expect("testbed/repeats.json is recorded");
+    let repeats = parse_results(&text).expect("testbed/repeats.json parses");
+    assert_eq!(
+        attach_repeats(&mut records, &repeats),
+        repeats.len(),
+        "every repeated run is a run of a campaign storm"
+    );
+    Some(records)
 }
 
 fn key(m: &Measurement) -> String {
@@ -34,60 +44,42 @@ fn key(m: &Measurement) -> String {
     )
 }
 
-/// The campaign's records the model does not reproduce, and why (docs/model.md §3.1):
-/// * first-fails splits and peaks outside the model's range over seeds (its barrier is
-///   tighter than 8 processes on 4 vCPUs under TCG);
-/// * CPU-set storms: the ENODEV/EBUSY split of the two modules whose init fails, and
-///   kmod's LIVE skips, again decided by how the processes spread (the model is too
-///   deterministic there, and fair CPU sharing keeps them in step: `tests/contention.rs`);
-///   the 6.12 `finit_module` set peaks lie 140–380 KiB above the model (vmalloc'ed memory
-///   the spec does not account, most likely crypto self-test threads' stacks; not the init
-///   areas, 120 KiB for the whole set), and its copies peaks below (not every loader holds
-///   its 1 MiB xz dictionary at once).
-/// * N = 32: the model's 1 ms barrier spacing spreads 32 loaders over longer than a small
-///   module's load (more stragglers on 6.1; on 6.12 late callers of one file get EEXIST
-///   instead of joining the load in flight), and kmod 30's coretemp loaders on 6.1 held
-///   fewer images at once than the model's.
-const KNOWN_DIFFERENCES: [&str; 39] = [
-    "6.1 finit cpu 4",
+/// The campaign's storms the model does not reproduce, and why (docs/model.md §3.1). The
+/// storms timing decides are compared as ranges: the guest's over its runs (the campaign's
+/// and testbed/repeats.json's) against the model's over its seeds.
+/// * The CPU set's ENODEV/EBUSY split around the two failing inits, and kmod's LIVE skips:
+///   the guest's loaders spread more irregularly than the model's barrier (N processes on
+///   4 vCPUs under TCG); at N = 8 the guest had 3–5 loaders run into a failing init where
+///   the model has 2, and kmod 30 found more modules LIVE (fewer EEXIST calls) at N = 4–8.
+/// * 6.12 `finit_module` peaks: with aesni-intel's self-test threads' stacks (19, measured)
+///   the model's 1,584 KiB lies 6–7 % under the single runs at N = 1 (1,696, 1,712) and
+///   under N = 16's runs (1,700–1,780); copies at N = 4 and 8 peak above the guest's (not
+///   every loader holds its 1 MiB xz dictionary at once there).
+/// * N = 32: the model's 1 ms barrier spacing against its short loads (on 6.12 late callers
+///   of one file get EEXIST instead of joining the load in flight; `init_module`'s peak
+///   lies below the guest's, where more loaders held their copy at once).
+const KNOWN_DIFFERENCES: [&str; 21] = [
     "6.1 finit cpu 8",
-    "6.1 finit cpu 32",
-    "6.1 finit cpu 2 copies",
-    "6.1 finit cpu 4 copies",
     "6.1 finit cpu 8 copies",
     "6.1 finit cpu 32 copies",
-    "6.1 init cpu 2",
     "6.1 init cpu 8",
-    "6.1 init cpu 16",
-    "6.1 init cpu 32",
-    "6.1 kmod cpu 2",
     "6.1 kmod cpu 4",
     "6.1 kmod cpu 8",
     "6.1 kmod cpu 16",
     "6.1 kmod cpu 32",
-    "6.1 finit xfs 8 first-fails",
-    "6.1 kmod coretemp 4",
     "6.12 finit cpu 1",
-    "6.12 finit cpu 2",
-    "6.12 finit cpu 4",
-    "6.12 finit cpu 8",
     "6.12 finit cpu 16",
     "6.12 finit cpu 32",
     "6.12 finit cpu 1 copies",
-    "6.12 finit cpu 2 copies",
     "6.12 finit cpu 4 copies",
     "6.12 finit cpu 8 copies",
-    "6.12 finit cpu 32 copies",
-    "6.12 init cpu 2",
     "6.12 init cpu 4",
     "6.12 init cpu 8",
-    "6.12 init cpu 16",
     "6.12 init cpu 32",
     "6.12 kmod cpu 4",
     "6.12 kmod cpu 8",
     "6.12 kmod cpu 16",
     "6.12 kmod cpu 32",
-    "6.12 finit xfs 8 copies first-fails",
 ];
 
 #[test]

@@ -8,7 +8,8 @@
 //! * `modkit sim profile --tree ROOT [--version VER] --name MACHINE [--out FILE]`: derives
 //!   a profile from a real tree, resolving the per-CPU MODALIASes through the module
 //!   database (depmod'd into a scratch directory when the tree has no indexes).
-//! * `modkit sim validate [FILE]`: the model against the testbed's measurements.
+//! * `modkit sim validate [FILE] [--repeats FILE]`: the model against the testbed's
+//!   measurements, with the guest's repeated runs of the storms timing decides.
 //!
 //! Errors are one line on stderr and exit status 1; usage errors exit 2.
 
@@ -55,7 +56,7 @@ const USAGE: &str =
        modkit sim sweep [--profile NAME] [--kernels LIST] [--cpus LIST] [--out DIR] [--json]\n\
 \x20             [--kasan [--kasan-factor F]] [--nosmt] [--threads N] [--seed N]\n\
        modkit sim profile --tree ROOT [--version VER] --name MACHINE [--out FILE]\n\
-       modkit sim validate [RESULTS.json]\n";
+       modkit sim validate [RESULTS.json] [--repeats REPEATS.json]\n";
 
 /// `modkit sim ARGS...`.
 pub fn main(argv: &[Vec<u8>]) -> i32 {
@@ -302,12 +303,29 @@ fn storm_text(r: &workload::Report) -> String {
     )
 }
 
+/// Reads a testbed results file (a JSON array of records).
+fn read_results(path: &str) -> Result<Vec<modkit_sim::validate::Measurement>, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    Ok(modkit_sim::validate::parse_results(&text).map_err(|e| format!("{path}: {e}"))?)
+}
+
 fn validate(args: &[String]) -> Result<(), Failure> {
-    let a = Args::parse(args, &["json"], &[])?;
+    let a = Args::parse(args, &["json"], &["repeats"])?;
     let mut records = modkit_sim::validate::spec_reference();
     if let Some(path) = a.positional.first() {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-        records.extend(modkit_sim::validate::parse_results(&text)?);
+        records.extend(read_results(path)?);
+    }
+    if let Some(path) = a.get("repeats") {
+        let repeats = read_results(path)?;
+        let attached = modkit_sim::validate::attach_repeats(&mut records, &repeats);
+        if attached < repeats.len() {
+            return Err(format!(
+                "{path}: {} of {} runs repeat no storm of the results",
+                repeats.len() - attached,
+                repeats.len()
+            )
+            .into());
+        }
     }
     let outcome = modkit_sim::validate::validate(&records);
     stdout(format!("{}\n{}", outcome.table(), outcome.summary()).as_bytes());
@@ -457,6 +475,7 @@ pub fn derive_profile(root: &Path, version: &str, machine: Machine) -> Result<Pr
         let bytes = std::fs::read(moddir.join(&rel)).map_err(|e| format!("{rel}: {e}"))?;
         let mut f = ModuleFacts::from_file(&rel, &bytes)?;
         f.init_errno = machine.init_errno(&f.name).map(str::to_owned);
+        f.init_threads = machine.init_threads(&series(version), &f.name);
         f.pinned = PINNED_BY_BUILTIN
             .iter()
             .any(|(m, option)| *m == f.name && config_builtin(&config, option));
