@@ -52,6 +52,9 @@ pub struct Timing {
     pub user_decompress_mb_s: f64,
     /// fork + exec of a usermode helper (`call_modprobe`).
     pub exec_ns: Ns,
+    /// How long the kernel threads a module's `init` starts (`init_threads` of its
+    /// profile) keep their stacks after the load returns.
+    pub thread_exit_ns: Ns,
 }
 
 impl Default for Timing {
@@ -76,6 +79,7 @@ impl Default for Timing {
             userspace_ns: 500_000,
             user_decompress_mb_s: 60.0,
             exec_ns: 3_000_000,
+            thread_exit_ns: 10_000_000,
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct SimModule {
     pub deps: Vec<ModId>,
     pub init_errno: Option<Errno>,
     pub init_ns: Option<Ns>,
+    /// Kernel threads `init` starts that outlive the load (their stacks).
+    pub init_threads: u32,
 }
 
 impl SimModule {
@@ -91,6 +93,7 @@ impl SimModule {
             deps: Vec::new(),
             init_errno: facts.init_errno.as_deref().and_then(Errno::parse),
             init_ns: None,
+            init_threads: facts.init_threads,
         }
     }
 
@@ -134,6 +137,9 @@ pub enum Syscall {
 
 /// `MODULE_INIT_COMPRESSED_FILE`.
 pub const FLAG_COMPRESSED: u32 = 4;
+
+/// A kernel thread's stack: `THREAD_SIZE` (16 KiB on x86_64), vmalloc'ed with `VMAP_STACK`.
+const THREAD_STACK: u64 = 16 << 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
@@ -190,6 +196,8 @@ enum Ev {
     Run(LoaderId),
     Task(TaskId),
     FreeInit(usize),
+    /// The threads `init` started exit: this many kernel stacks are freed.
+    FreeStacks(u32),
     Remove(ModId),
     Complete(usize),
     Signal,
@@ -604,6 +612,7 @@ impl Engine {
                     self.mem.module_free(a);
                 }
             }
+            Ev::FreeStacks(n) => (0..n).for_each(|_| self.mem.vfree(THREAD_STACK)),
             Ev::Remove(m) => self.remove_module(m),
             Ev::Signal => self.signal_sleepers(),
             Ev::CpuTick(g) => self.cpu_tick(g),
@@ -997,7 +1006,22 @@ impl Engine {
         self.counters.init_runs += 1;
         let m = self.loaders[l].module;
         let d = self.modules[m].init_ns.unwrap_or(self.cfg.timing.init_ns);
+        self.start_init_threads(m, d);
         self.after(l, d, Step::InitDone);
+    }
+
+    /// The kernel threads `m`'s `init` starts (the crypto manager's self-tests): a stack
+    /// each while `init` runs (`init_ns`) and `thread_exit_ns` after it.
+    fn start_init_threads(&mut self, m: ModId, init_ns: Ns) {
+        let n = self.modules[m].init_threads;
+        if n == 0 {
+            return;
+        }
+        for _ in 0..n {
+            self.mem.vmalloc(THREAD_STACK);
+        }
+        let exit = self.now + init_ns + self.cfg.timing.thread_exit_ns;
+        self.push(exit, Ev::FreeStacks(n));
     }
 
     /// `do_init_module()` after `init`: LIVE, or GOING and freed.

@@ -131,3 +131,42 @@ fn a_pinned_module_left_loaded_answers_eexist_and_the_shared_result_covers_the_r
         .to_string()
         .contains("no module 'nope'"));
 }
+
+#[test]
+fn self_test_threads_hold_their_stacks_past_the_load_and_then_free_them() {
+    let with = Profile::builtin("tcg-haswell@6.12").unwrap();
+    assert_eq!(with.module("aesni_intel").unwrap().init_threads, 19);
+    let mut without = with.clone();
+    for m in &mut without.modules {
+        m.init_threads = 0;
+    }
+    let w = Workload::CpuSet {
+        n: 1,
+        copies: false,
+        call: RacerCall::Finit(4),
+        exec: None,
+        loaded: Vec::new(),
+    };
+    let cfg = || Config::new(Version::V6_12, 4);
+    let (a, b) = (
+        run(&with, cfg(), &w).unwrap(),
+        run(&without, cfg(), &w).unwrap(),
+    );
+    // The next module's xz dictionary comes while the 19 stacks are still allocated: the
+    // peak moves there, above the one at the last module without them, by at most them.
+    let stacks = 19 * 16;
+    assert!(a.peak_vmalloc_delta_kb > b.peak_vmalloc_delta_kb, "{a:?}");
+    assert!(
+        a.peak_vmalloc_delta_kb <= b.peak_vmalloc_delta_kb + stacks,
+        "{a:?}"
+    );
+    // The threads exit: nothing is left behind, and the loads' outcome is unchanged.
+    assert_eq!(a.end_vmalloc_delta_kb, b.end_vmalloc_delta_kb);
+    assert_eq!((a.ok, &a.errnos), (b.ok, &b.errnos));
+    // Stacks outlive the load by `thread_exit_ns`: with 0 they are gone before the next
+    // module's dictionary, and only aesni-intel's own load sees them.
+    let mut quick = cfg();
+    quick.timing.thread_exit_ns = 0;
+    let c = run(&with, quick, &w).unwrap();
+    assert!(c.peak_vmalloc_delta_kb < a.peak_vmalloc_delta_kb, "{c:?}");
+}
