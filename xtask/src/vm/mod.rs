@@ -138,9 +138,15 @@ struct RepeatArgs {
     /// Rounds of the timing-decided storms.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Only the storms of these numbers of loaders (default: every N of the campaign).
+    #[arg(long, value_delimiter = ',')]
+    cpus: Vec<usize>,
     /// Record testbed/repeats.json and its table in docs/testbed.md.
     #[arg(long)]
     write: bool,
+    /// With --write: add the runs to those testbed/repeats.json has instead of replacing them.
+    #[arg(long)]
+    append: bool,
     /// Tabulate these recorded runs (e.g. testbed/repeats.json) instead of running any.
     #[arg(long)]
     records: Option<PathBuf>,
@@ -380,11 +386,15 @@ fn exec(a: ExecArgs) -> Result {
     Ok(())
 }
 
+/// A recorded JSON array of records.
+fn read_records(path: &std::path::Path) -> Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+}
+
 fn repeat(a: RepeatArgs) -> Result {
     if let Some(path) = &a.records {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let records: Vec<Value> =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let records = read_records(path)?;
         return match a.write {
             true => repeat::write_table(&records),
             false => {
@@ -394,10 +404,13 @@ fn repeat(a: RepeatArgs) -> Result {
         };
     }
     let all = assets::prepare(&a.kernel)?;
-    let mut records = Vec::new();
+    let mut records = match a.append {
+        true => read_records(&crate::util::workspace_root().join("testbed/repeats.json"))?,
+        false => Vec::new(),
+    };
     for assets in &all {
         let db = ModDb::read(&assets.module_dir())?;
-        let steps = repeat::steps(&campaign_steps(&db, assets)?, a.rounds);
+        let steps = repeat::steps(&campaign_steps(&db, assets)?, a.rounds, &a.cpus);
         let got = run_steps(assets, &steps, 4, None)?;
         println!("{}", record::summary(&got));
         records.extend(got);
