@@ -458,6 +458,14 @@ fn assert_reference(source: &str, records: &[Value]) {
     assert!(problems.is_empty(), "{source}:\n{}", problems.join("\n"));
 }
 
+/// A recorded file of the testbed (`testbed/results.json`, `duel.json`, `repeats.json`):
+/// a JSON array of records.
+fn recorded(name: &str) -> Vec<Value> {
+    let path = workspace_root().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 /// The records of a CI testbed run (`MODKIT_VM_RESULTS`): one JSON object a line.
 fn ci_records(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
@@ -501,9 +509,7 @@ fn vm_ci_run_shows_the_reference_behaviour() {
 
 #[test]
 fn recorded_campaign_shows_the_reference_behaviour() {
-    let path = workspace_root().join("testbed/results.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let records: Vec<Value> = serde_json::from_str(&text).expect("testbed/results.json parses");
+    let records = recorded("testbed/results.json");
     assert_reference("testbed/results.json", &records);
     // The campaign covers N = 1, 2, 4, 8, 16, 32 for every loader on both kernels.
     for k in kernels(&records) {
@@ -606,9 +612,7 @@ fn vm_layouts_equal_the_elf_crates_layout() {
     let Some(trees) = modkit_tests::trees::trees(test) else {
         return;
     };
-    let path = workspace_root().join("testbed/results.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let mut records: Vec<Value> = serde_json::from_str(&text).expect("parses");
+    let mut records = recorded("testbed/results.json");
     // The CI run boots the fetched kernels, so its layouts always have their tree; the
     // recorded campaign's only while Debian has published no newer kernel.
     if let Some(ci) = std::env::var_os("MODKIT_VM_RESULTS") {
@@ -826,9 +830,7 @@ fn duel_problems(records: &[Value], runs: usize) -> Vec<String> {
 
 #[test]
 fn recorded_duel_shows_one_insertion_a_flat_peak_and_no_slower_than_kmod() {
-    let path = workspace_root().join("testbed/duel.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let records: Vec<Value> = serde_json::from_str(&text).expect("testbed/duel.json parses");
+    let records = recorded("testbed/duel.json");
     assert_eq!(kernels(&records).len(), 2, "both kernels");
     for k in kernels(&records) {
         for target in ["xfs", "cpu"] {
@@ -936,12 +938,10 @@ fn repeats_problems(campaign: &[Value], repeats: &[Value], rounds: usize) -> Vec
 
 #[test]
 fn recorded_repeats_are_runs_of_the_campaign_s_storms() {
-    let read = |name: &str| -> Vec<Value> {
-        let path = workspace_root().join(name);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
-    };
-    let (campaign, repeats) = (read("testbed/results.json"), read("testbed/repeats.json"));
+    let (campaign, repeats) = (
+        recorded("testbed/results.json"),
+        recorded("testbed/repeats.json"),
+    );
     let problems = repeats_problems(&campaign, &repeats, 5);
     assert!(
         problems.is_empty(),

@@ -123,6 +123,18 @@ impl Measurement {
         )
     }
 
+    /// How many runs of this storm the guest made (the record's own and its repeats).
+    pub fn run_count(&self) -> usize {
+        1 + self.repeats.len()
+    }
+
+    /// Whether any run of this storm measured a peak.
+    fn has_peak(&self) -> bool {
+        std::iter::once(self.peak_vmalloc_delta_kb)
+            .chain(self.repeats.iter().map(|r| r.peak_vmalloc_delta_kb))
+            .any(|p| p.is_some())
+    }
+
     /// Every run of this storm the guest made: the record's own and its repeats.
     pub fn runs(&self) -> Vec<Run> {
         std::iter::once(self.run())
@@ -878,7 +890,7 @@ impl Row {
             (None, true) => "yes".to_owned(),
             (None, false) => "**no**".to_owned(),
         };
-        let measured_peak = match m.runs().iter().any(|r| r.peak_vmalloc_delta_kb.is_some()) {
+        let measured_peak = match m.has_peak() {
             true => span(self.measured.peak_kb),
             false => "–".to_owned(),
         };
@@ -898,7 +910,7 @@ impl Row {
             match self.mode {
                 Mode::Exact => "exact".to_owned(),
                 Mode::Range => "range".to_owned(),
-                Mode::Runs => format!("{} runs", m.runs().len()),
+                Mode::Runs => format!("{} runs", m.run_count()),
             },
             verdict,
         )
@@ -959,14 +971,13 @@ fn compare(m: &Measurement) -> Row {
         }
     };
     row.model = Spread::of(&reports);
-    row.mode = match (runs.len() > 1, row.model.constant()) {
+    row.mode = match (m.run_count() > 1, row.model.constant()) {
         (true, _) => Mode::Runs,
         (false, true) => Mode::Exact,
         (false, false) => Mode::Range,
     };
     row.errnos_equal = row.measured.counts_meet(&row.model);
-    row.peak_within = runs.iter().all(|r| r.peak_vmalloc_delta_kb.is_none())
-        || peak_meets(m, &runs, row.model.peak_kb);
+    row.peak_within = !m.has_peak() || peak_meets(m, &runs, row.model.peak_kb);
     row
 }
 
