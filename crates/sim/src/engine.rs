@@ -141,6 +141,9 @@ pub const FLAG_COMPRESSED: u32 = 4;
 /// A kernel thread's stack: `THREAD_SIZE` (16 KiB on x86_64), vmalloc'ed with `VMAP_STACK`.
 const THREAD_STACK: u64 = 16 << 10;
 
+/// Mixed into the seed for the stream the vCPU stalls draw from.
+const STALL_STREAM: u64 = 0x5741_4c4c_5354_4152;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
     Entry,
@@ -180,6 +183,8 @@ struct Loader {
     /// The part of `allocated_bytes` that is the module's layout (the module area).
     layout_bytes: u64,
     btf: u64,
+    /// When the system call began.
+    started: Ns,
 }
 
 /// The module list entry (`struct module` while on the list).
@@ -231,6 +236,8 @@ pub struct Counters {
     /// The part of `wasted_alloc_bytes` that was module layouts (the rest: read buffers
     /// and decompression dictionaries).
     pub wasted_layout_bytes: u64,
+    /// How long each system call took, entry to return, in completion order.
+    pub call_ns: Vec<Ns>,
 }
 
 /// The model of one kernel.
@@ -265,12 +272,16 @@ pub struct Engine {
     baseline: (u64, u64, u64),
     /// The shared processors, with CPU contention.
     cpu: Option<Sharing>,
+    /// Draws the vCPU stalls (`Config::stalls`), apart from `rng` so that a seed's
+    /// KASLR offset and start jitter do not depend on whether stalls are modelled.
+    stall_rng: crate::Rng,
 }
 
 impl Engine {
     /// An engine for `cfg` with no modules.
     pub fn new(cfg: Config) -> Engine {
         let mut rng = crate::Rng::new(cfg.seed);
+        let stall_rng = crate::Rng::new(cfg.seed ^ STALL_STREAM);
         let offset = if cfg.kaslr { 1 + rng.below(1024) } else { 0 };
         let mem = Memory::new(cfg.kaslr, cfg.kasan, offset, cfg.rox_recollapse);
         let cpu = cfg
@@ -297,6 +308,7 @@ impl Engine {
             pending_completions: Vec::new(),
             due_tasks: Vec::new(),
             cpu,
+            stall_rng,
             rng,
             baseline: (0, 0, 0),
         }
@@ -423,8 +435,12 @@ impl Engine {
     }
 
     /// Starts `work` ns of CPU work for `job`: its event comes after `work` ns alone, or
-    /// later under contention.
+    /// later under contention or when its vCPU stalls.
     fn cpu_work(&mut self, job: Job, work: Ns) {
+        let work = match self.cfg.stalls {
+            Some(s) => work + s.delay(work, &mut self.stall_rng),
+            None => work,
+        };
         let now = self.now;
         match self.cpu.as_mut() {
             Some(cpu) if work > 0 => {
@@ -497,6 +513,7 @@ impl Engine {
             allocated_bytes: 0,
             layout_bytes: 0,
             btf: 0,
+            started: self.now,
         });
         self.counters.syscalls += 1;
         self.push(self.now, Ev::Run(id));
@@ -1114,6 +1131,8 @@ impl Engine {
             Ok(()) => "ok".to_owned(),
             Err(e) => e.name().to_owned(),
         };
+        let took = at.max(self.now) - self.loaders[l].started;
+        self.counters.call_ns.push(took);
         *self.counters.errnos.entry(key.clone()).or_default() += 1;
         *self
             .counters

@@ -152,6 +152,8 @@ pub struct Report {
     pub stats: Stats,
     /// Virtual time at the end, ms.
     pub end_ms: f64,
+    /// The median time a system call took, entry to return, ms (0 without calls).
+    pub median_call_ms: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -794,5 +796,16 @@ pub fn report_of(eng: &Engine, profile: &str, task_failures: u64) -> Report {
         task_failures,
         stats: eng.stats.clone(),
         end_ms: eng.now() as f64 / 1e6,
+        median_call_ms: median_ms(&c.call_ns),
+    }
+}
+
+/// The median of `ns`, in ms (the lower middle of an even count; 0 for none).
+fn median_ms(ns: &[Ns]) -> f64 {
+    let mut sorted = ns.to_vec();
+    sorted.sort_unstable();
+    match sorted.len() {
+        0 => 0.0,
+        n => sorted[(n - 1) / 2] as f64 / 1e6,
     }
 }

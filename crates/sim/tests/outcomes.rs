@@ -293,3 +293,45 @@ fn wasted_bytes_split_into_read_buffers_and_layouts() {
         "6.12 shares the first finit_module's result"
     );
 }
+
+/// The testbed's vCPU stalls lengthen calls but leave what the kernel decides alone where
+/// timing does not decide it, and they draw from their own stream: stalls that never hit
+/// leave a seeded run exactly as it was.
+#[test]
+fn vcpu_stalls_delay_calls_without_changing_untimed_outcomes() {
+    let p = Profile::builtin("skylake-sp@6.1").unwrap();
+    let w = racer(8, false, 0);
+    let mut calm = Config::new(Version::V6_1, 4);
+    calm.seed = 3;
+    let mut stalled = calm.clone();
+    stalled.stalls = Some(modkit_sim::Stalls {
+        every_ns: 1_000_000,
+        mean_ns: 50_000_000,
+    });
+    let (a, b) = (run(&p, calm, &w).unwrap(), run(&p, stalled, &w).unwrap());
+    assert_eq!(
+        (a.ok, &a.errnos),
+        (b.ok, &b.errnos),
+        "1 load, 7 EEXIST either way"
+    );
+    assert!(
+        b.median_call_ms > a.median_call_ms + 10.0,
+        "stalled calls take longer: {} vs {} ms",
+        b.median_call_ms,
+        a.median_call_ms
+    );
+    assert!(b.end_ms > a.end_ms);
+    assert_eq!(a.end_vmalloc_delta_kb, b.end_vmalloc_delta_kb);
+
+    let mut never = Config::new(Version::V6_1, 4);
+    never.seed = 3;
+    never.stalls = Some(modkit_sim::Stalls {
+        every_ns: u64::MAX,
+        mean_ns: 50_000_000,
+    });
+    let c = run(&p, never, &w).unwrap();
+    assert_eq!(
+        (c.end_ms, c.peak_vmalloc_delta_kb, c.peak_module_area_bytes),
+        (a.end_ms, a.peak_vmalloc_delta_kb, a.peak_module_area_bytes)
+    );
+}
