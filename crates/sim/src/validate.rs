@@ -24,7 +24,7 @@
 //! guest's profile (`tcg-haswell`), with the file sizes the record gives, and know which
 //! pinned modules an earlier storm of the same boot left loaded.
 
-use crate::config::Config;
+use crate::config::{Config, Stalls};
 use crate::profile::{file_stem, ModuleFacts, Profile, ProfileError};
 use crate::version::Version;
 use crate::workload::{self, RacerCall, Report, Userspace, Workload};
@@ -931,6 +931,7 @@ pub fn run_record_seeded(m: &Measurement, seed: u64) -> Result<Report, String> {
     let profile = record_profile(m, version).map_err(|e| e.to_string())?;
     let mut cfg = Config::new(version, 4);
     cfg.seed = seed;
+    cfg.stalls = Some(Stalls::TESTBED);
     workload::run(&profile, cfg, &workload_of(m, &profile)).map_err(|e| e.to_string())
 }
 

@@ -46,36 +46,24 @@ fn key(m: &Measurement) -> String {
 
 /// The campaign's storms the model does not reproduce, and why (docs/model.md §3.1). The
 /// storms timing decides are compared as ranges: the guest's over its runs (the campaign's
-/// and testbed/repeats.json's) against the model's over its seeds.
-/// * The CPU set's ENODEV/EBUSY split around the two failing inits, and kmod's LIVE skips:
-///   the guest's loaders spread more irregularly than the model's barrier (N processes on
-///   4 vCPUs under TCG); at N = 8 the guest had 3–5 loaders run into a failing init where
-///   the model has 2, and kmod 30 found more modules LIVE (fewer EEXIST calls) at N = 4–8.
-/// * 6.12 `finit_module` peaks: with aesni-intel's self-test threads' stacks (19, measured)
-///   the model's 1,584 KiB lies 7 % under N = 16's runs (1,700–1,780); copies at N = 4 and 8
-///   peak above the guest's (not every loader holds its 1 MiB xz dictionary at once there).
-/// * N = 32: the model's 1 ms barrier spacing against its short loads (on 6.12 late callers
-///   of one file get EEXIST instead of joining the load in flight; `init_module`'s peak
-///   lies below the guest's, where more loaders held their copy at once).
-const KNOWN_DIFFERENCES: [&str; 19] = [
-    "6.1 finit cpu 8",
-    "6.1 finit cpu 8 copies",
-    "6.1 finit cpu 32 copies",
-    "6.1 init cpu 8",
+/// and testbed/repeats.json's) against the model's over its seeds, with the testbed's vCPU
+/// stalls (`Stalls::TESTBED`, fitted to the guest's lone loads).
+/// * N = 4 splits around the two failing inits (6.1 kmod 30; 6.12 `init_module` and kmod
+///   30): the guest had 3–5 loaders run into a failing init, and kmod 30 found more modules
+///   LIVE (fewer EEXIST calls); the model's four loaders are stalled too rarely for that
+///   (the stalls are fitted to lone loads, where one vCPU is busy, not four).
+/// * 6.12 `finit_module` on copies at N = 4 and 8: the model's peak lies above the guest's
+///   (every loader holds its 1 MiB xz dictionary at once; the guest's peaks move from 2,672
+///   to 4,292 KiB at N = 4).
+/// * N = 32 on 6.12: `init_module`'s and kmod 30's peaks lie below the guest's (more of the
+///   guest's loaders held their decompressed copy at once).
+const KNOWN_DIFFERENCES: [&str; 7] = [
     "6.1 kmod cpu 4",
-    "6.1 kmod cpu 8",
-    "6.1 kmod cpu 16",
-    "6.1 kmod cpu 32",
-    "6.12 finit cpu 16",
-    "6.12 finit cpu 32",
     "6.12 finit cpu 4 copies",
     "6.12 finit cpu 8 copies",
     "6.12 init cpu 4",
-    "6.12 init cpu 8",
     "6.12 init cpu 32",
     "6.12 kmod cpu 4",
-    "6.12 kmod cpu 8",
-    "6.12 kmod cpu 16",
     "6.12 kmod cpu 32",
 ];
 
@@ -139,5 +127,75 @@ fn the_model_resolves_the_guest_s_cpu_set_as_the_guest_s_modprobe_did() {
     assert_eq!(
         checked, 36,
         "the raw loaders' CPU-set storms name their files"
+    );
+}
+
+/// How much longer than its module's median each lone load of the guest's N = 1 CPU-set
+/// storms took, as a fraction of that median (from the per-module call times the testbed
+/// records: first start to first end).
+fn lone_load_excess() -> Option<Vec<f64>> {
+    let mut durations: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for file in ["results.json", "repeats.json"] {
+        let path = format!("{}/../../testbed/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).ok()?;
+        let records: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
+        for r in records
+            .iter()
+            .filter(|r| r["module"] == "cpu" && r["n"] == 1)
+        {
+            let Some(spread) = r["call_spread_ms"].as_object() else {
+                continue;
+            };
+            for (module, times) in spread {
+                let t = |i: usize| times[i].as_f64().expect("a time in ms");
+                let storm = format!("{} {} {} {module}", r["kernel"], r["call"], r["copies"]);
+                durations.entry(storm).or_default().push(t(2) - t(0));
+            }
+        }
+    }
+    let mut excess = Vec::new();
+    for mut d in durations.into_values().filter(|d| d.len() >= 4) {
+        d.sort_by(f64::total_cmp);
+        let median = d[d.len() / 2];
+        excess.extend(d.iter().map(|x| (x - median) / median));
+    }
+    excess.sort_by(f64::total_cmp);
+    Some(excess)
+}
+
+/// `Stalls::TESTBED` is the fit of the guest's long lone loads: a tail
+/// `P(excess > x) = p · exp(-x / M)` through its 95th and 98th percentiles gives the chance
+/// `p` that a load is stalled and the mean stall `M` (in median loads); with the model's
+/// median load of the set that is one stall per `D / p` of CPU work, of mean `M · D`.
+#[test]
+fn the_testbed_stalls_are_the_fit_of_the_guest_s_long_lone_loads() {
+    let Some(excess) = lone_load_excess() else {
+        return;
+    };
+    assert!(excess.len() > 300, "{} lone loads", excess.len());
+    let quantile = |q: f64| excess[(q * excess.len() as f64) as usize - 1];
+    let (x95, x98, x99) = (quantile(0.95), quantile(0.98), quantile(0.99));
+    let mean_loads = (x98 - x95) / (0.05f64 / 0.02).ln();
+    let chance = 0.05 * (x95 / mean_loads).exp();
+    // The fit also meets the 99th percentile it was not drawn through.
+    let predicted_99 = chance * (-x99 / mean_loads).exp();
+    assert!((predicted_99 / 0.01 - 1.0).abs() < 0.25, "{predicted_99}");
+    let records = campaign().expect("recorded");
+    let lone = records
+        .iter()
+        .find(|r| r.module == "cpu" && r.n == 1 && r.kernel == "6.12" && r.loader == "finit")
+        .expect("the 6.12 lone CPU-set storm");
+    let median_ms = modkit_sim::validate::run_record(lone)
+        .expect("runs")
+        .median_call_ms;
+    let every_ms = median_ms / chance;
+    let mean_ms = mean_loads * median_ms;
+    let t = modkit_sim::Stalls::TESTBED;
+    let near = |ours: u64, fit: f64| (ours as f64 / 1e6 / fit - 1.0).abs() < 0.2;
+    assert!(
+        near(t.every_ns, every_ms) && near(t.mean_ns, mean_ms),
+        "fit: one stall per {every_ms:.1} ms of work, mean {mean_ms:.2} ms \
+         (p {chance:.3}, M {mean_loads:.2} of a median load of {median_ms:.2} ms; \
+         x95 {x95:.2}, x98 {x98:.2}); TESTBED: {t:?}"
     );
 }
