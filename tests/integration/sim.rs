@@ -49,6 +49,48 @@ fn storm_prints_the_debugfs_stats_of_the_kernel() {
     )));
 }
 
+/// `--testbed-stalls` runs a storm on the testbed's machine (`Stalls::TESTBED`): the
+/// kernel's answers stay, the calls take longer.
+#[test]
+fn storm_with_testbed_stalls_takes_longer_with_the_same_answers() {
+    let storm = |stalls: bool, seed: &str| {
+        let mut args = vec![
+            "storm",
+            "--kernel",
+            "6.1",
+            "--cpus",
+            "4",
+            "--profile",
+            "skylake-sp",
+            "--module",
+            "xfs",
+            "--racers",
+            "8",
+            "--seed",
+            seed,
+            "--json",
+        ];
+        if stalls {
+            args.push("--testbed-stalls");
+        }
+        let out = run("sim_storm_stalls", "sim", &args)?;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        Some(serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON"))
+    };
+    let mut longer = 0;
+    for seed in ["1", "2", "3"] {
+        let (Some(calm), Some(stalled)) = (storm(false, seed), storm(true, seed)) else {
+            return;
+        };
+        assert_eq!(calm["errnos"], stalled["errnos"], "seed {seed}");
+        assert_eq!(stalled["errnos"]["EEXIST"], 7);
+        let ms = |v: &serde_json::Value| v["median_call_ms"].as_f64().expect("median");
+        assert!(ms(&stalled) >= ms(&calm), "seed {seed}");
+        longer += usize::from(ms(&stalled) > ms(&calm));
+    }
+    assert!(longer > 0, "no seed's calls were stalled");
+}
+
 #[test]
 fn storm_json_carries_the_report() {
     let Some(out) = run(

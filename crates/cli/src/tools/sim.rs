@@ -53,6 +53,7 @@ const USAGE: &str =
 \x20             [--nosmt] [--nokaslr] [--kasan] [--ram-mib N] [--children-max N]\n\
 \x20             [--stress-ng N --module M [--seconds S]] [--kmod-sh 8|9 [--module M]]\n\
 \x20             [--userspace kmod30|kmod31|busybox] [--seed N] [--kasan-factor F]\n\
+\x20             [--testbed-stalls]\n\
        modkit sim sweep [--profile NAME] [--kernels LIST] [--cpus LIST] [--out DIR] [--json]\n\
 \x20             [--kasan [--kasan-factor F]] [--nosmt] [--threads N] [--seed N]\n\
        modkit sim profile --tree ROOT [--version VER] --name MACHINE [--out FILE]\n\
@@ -181,6 +182,7 @@ const STORM_FLAGS: &[&str] = &[
     "init",
     "first-fails",
     "decompressed",
+    "testbed-stalls",
 ];
 const STORM_VALUES: &[&str] = &[
     "stress-ng",
@@ -209,6 +211,9 @@ fn storm(args: &[String]) -> Result<(), Failure> {
     let profile = Profile::resolve(a.get("profile").unwrap_or("skylake-sp"))?;
     let mut cfg = Config::new(version, cpus);
     apply_machine(&mut cfg, &a)?;
+    if a.flag("testbed-stalls") {
+        cfg.stalls = Some(modkit_sim::Stalls::TESTBED);
+    }
     let userspace = match a.get("userspace") {
         Some(u) => Some(
             Userspace::parse(u)
