@@ -204,6 +204,11 @@ enum Ev {
     /// The threads `init` started exit: this many kernel stacks are freed.
     FreeStacks(u32),
     Remove(ModId),
+    /// `free_module()` of a module whose `init` failed: it leaves the list, and
+    /// `module_mutex` stays held until the given time (its `synchronize_rcu()`).
+    Unlink(ModId, Ns),
+    /// The `wake_up_all(module_wq)` that ends a failed `init`'s teardown.
+    WakeAll(ModId),
     Complete(usize),
     Signal,
     /// The next CPU job may be done (stale unless its generation is the current one).
@@ -263,6 +268,8 @@ pub struct Engine {
     pending_init_free: Vec<Vec<Area>>,
     /// `vmap_purge_lock`: busy until this time.
     purge_busy: Ns,
+    /// `module_mutex` is held until then (`free_module()` across `synchronize_rcu()`).
+    module_mutex_until: Ns,
     done: Vec<Completion>,
     /// Completions delivered later than they were decided (unwinds).
     pending_completions: Vec<Option<Completion>>,
@@ -304,6 +311,7 @@ impl Engine {
             reading: HashMap::new(),
             pending_init_free: Vec::new(),
             purge_busy: 0,
+            module_mutex_until: 0,
             done: Vec::new(),
             pending_completions: Vec::new(),
             due_tasks: Vec::new(),
@@ -631,6 +639,11 @@ impl Engine {
             }
             Ev::FreeStacks(n) => (0..n).for_each(|_| self.mem.vfree(THREAD_STACK)),
             Ev::Remove(m) => self.remove_module(m),
+            Ev::Unlink(m, until) => {
+                self.records[m] = None;
+                self.module_mutex_until = self.module_mutex_until.max(until);
+            }
+            Ev::WakeAll(m) => self.wake_up_all(m),
             Ev::Signal => self.signal_sleepers(),
             Ev::CpuTick(g) => self.cpu_tick(g),
             Ev::Complete(i) => {
@@ -653,7 +666,12 @@ impl Engine {
 
     /// Reserves `vmap_purge_lock` for `n` area frees; returns when they are done.
     fn purge_slot(&mut self, n: u64) -> Ns {
-        let start = self.purge_busy.max(self.now);
+        self.purge_slot_from(self.now, n)
+    }
+
+    /// Reserves `vmap_purge_lock` for `n` area frees starting no earlier than `from`.
+    fn purge_slot_from(&mut self, from: Ns, n: u64) -> Ns {
+        let start = self.purge_busy.max(from);
         self.purge_busy = start + n * self.cfg.timing.free_area_ns;
         self.purge_busy
     }
@@ -882,9 +900,22 @@ impl Engine {
         }
     }
 
+    /// The patient check takes `module_mutex`: while `free_module()` holds it, the loader
+    /// blocks and tries again when it is released.
+    fn module_mutex_blocks(&mut self, l: LoaderId) -> bool {
+        if self.now >= self.module_mutex_until {
+            return false;
+        }
+        self.push(self.module_mutex_until, Ev::Run(l));
+        true
+    }
+
     /// L4 (6.4+).
     fn early_check(&mut self, l: LoaderId) {
         self.loaders[l].step = Step::EarlyCheck;
+        if self.module_mutex_blocks(l) {
+            return;
+        }
         match self.patient_check(l, DupReason::Becoming) {
             Ok(true) => self.allocate(l),
             Ok(false) => {}
@@ -942,6 +973,9 @@ impl Engine {
     /// L6: `add_unformed_module()`.
     fn add_unformed(&mut self, l: LoaderId) {
         self.loaders[l].step = Step::AddUnformed;
+        if self.module_mutex_blocks(l) {
+            return;
+        }
         match self.patient_check(l, DupReason::Load) {
             Ok(true) => {
                 let m = self.loaders[l].module;
@@ -1048,8 +1082,14 @@ impl Engine {
             if let Some(r) = self.records[m].as_mut() {
                 r.state = ModState::Going;
             }
+            // GOING, `synchronize_rcu()` and the notifiers; then `free_module()`: off the
+            // list under `module_mutex`, held across another `synchronize_rcu()`; the
+            // frees; and only then `wake_up_all()` (kernel-loader §2.2 item 4).
+            let rcu = self.cfg.timing.rcu_ns;
+            let unlink = self.now + rcu;
+            self.push(unlink, Ev::Unlink(m, unlink + rcu));
             let areas = std::mem::take(&mut self.loaders[l].areas);
-            let done = self.purge_slot(areas.len() as u64) + self.cfg.timing.rcu_ns;
+            let done = self.purge_slot_from(unlink + rcu, areas.len() as u64);
             for a in areas {
                 self.mem.module_free(a);
             }
@@ -1057,7 +1097,7 @@ impl Engine {
             self.mem.pages_free(btf);
             self.loaders[l].step = Step::Done;
             self.loaders[l].result = Some(Err(e));
-            self.push(done, Ev::Remove(m));
+            self.push(done, Ev::WakeAll(m));
             return self.finish_at(l, Err(e), done);
         }
         let (total, text) = (self.modules[m].total_size, self.modules[m].text_size);

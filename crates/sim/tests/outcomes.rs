@@ -335,3 +335,77 @@ fn vcpu_stalls_delay_calls_without_changing_untimed_outcomes() {
         (a.end_ms, a.peak_vmalloc_delta_kb, a.peak_module_area_bytes)
     );
 }
+
+/// 6.12 `init_module` calls of `module`, whose `init` fails with -ENODEV, starting at
+/// `starts` (ns): each call's result and when it returned.
+fn failing_init_calls(module: &str, starts: &[u64]) -> Vec<(Result<(), modkit_sim::Errno>, u64)> {
+    use modkit_sim::engine::{Engine, SimModule, Syscall};
+    let profile = Profile::builtin("skylake-sp@6.1").unwrap();
+    let mut facts = profile.module(module).unwrap().clone();
+    facts.init_errno = Some("ENODEV".into());
+    let facts = &facts;
+    let mut eng = Engine::new(Config::new(Version::V6_12, 4));
+    let xfs = eng.add_module(SimModule::new(facts, Version::V6_12.generation()));
+    for (task, &at) in starts.iter().enumerate() {
+        eng.wake_task_at(task, at);
+    }
+    let mut out = vec![None; starts.len()];
+    loop {
+        let (done, due) = eng.run_until_idle_or(u64::MAX);
+        if done.is_empty() && due.is_empty() {
+            break;
+        }
+        for task in due {
+            eng.syscall(task, Syscall::Init { module: xfs });
+        }
+        for c in done {
+            out[c.task] = Some((c.result, eng.now()));
+        }
+    }
+    out.into_iter()
+        .map(|o| o.expect("every call returns"))
+        .collect()
+}
+
+/// A failing `init`'s teardown (kernel-loader §2.2 item 4): GOING and a grace period
+/// (arrivals get -EBUSY at once), then `free_module()` takes the module off the list
+/// under `module_mutex` and holds it across another grace period (arrivals block, then
+/// find nothing and load the module themselves), and only after the frees does
+/// `wake_up_all()` release the waiters, who wait on for such a new instance.
+#[test]
+fn a_failing_init_s_teardown_turns_arrivals_away_then_lets_them_load() {
+    use modkit_sim::Errno;
+    let (_, first_returns) = failing_init_calls("xfs", &[0])[0];
+    let mut regimes = Vec::new();
+    for step in 0..=(first_returns / 100_000) {
+        let at = step * 100_000;
+        let calls = failing_init_calls("xfs", &[0, at]);
+        assert_eq!(calls[0], (Err(Errno::ENODEV), first_returns), "at {at}");
+        let regime = match calls[1] {
+            (Err(Errno::EBUSY), t) if t > first_returns => "waited",
+            (Err(Errno::EBUSY), _) => "turned away",
+            (Err(Errno::ENODEV), _) => "loaded itself",
+            other => panic!("a second call at {at} ns: {other:?}"),
+        };
+        if regimes.last() != Some(&regime) {
+            regimes.push(regime);
+        }
+    }
+    assert_eq!(regimes, ["waited", "turned away", "loaded itself"]);
+
+    // A waiter and a caller that loads the module anew: the waiter, woken by the first
+    // teardown, finds the new instance and waits for its failure too (a small module,
+    // whose new image is copied before the first teardown's frees end).
+    let (_, first_returns) = failing_init_calls("crc32c_generic", &[0])[0];
+    let late = (1..first_returns / 50_000)
+        .map(|s| s * 50_000)
+        .find(|&at| failing_init_calls("crc32c_generic", &[0, at])[1].0 == Err(Errno::ENODEV))
+        .expect("a call that loads anew before the first returns");
+    let calls = failing_init_calls("crc32c_generic", &[0, 200_000, late]);
+    assert_eq!(calls[2].0, Err(Errno::ENODEV));
+    assert_eq!(calls[1].0, Err(Errno::EBUSY));
+    assert!(
+        calls[1].1 >= calls[2].1,
+        "the waiter returns after the second load's failure: {calls:?}"
+    );
+}
