@@ -343,9 +343,8 @@ fn failing_init_calls(module: &str, starts: &[u64]) -> Vec<(Result<(), modkit_si
     let profile = Profile::builtin("skylake-sp@6.1").unwrap();
     let mut facts = profile.module(module).unwrap().clone();
     facts.init_errno = Some("ENODEV".into());
-    let facts = &facts;
     let mut eng = Engine::new(Config::new(Version::V6_12, 4));
-    let xfs = eng.add_module(SimModule::new(facts, Version::V6_12.generation()));
+    let failing = eng.add_module(SimModule::new(&facts, Version::V6_12.generation()));
     for (task, &at) in starts.iter().enumerate() {
         eng.wake_task_at(task, at);
     }
@@ -356,7 +355,7 @@ fn failing_init_calls(module: &str, starts: &[u64]) -> Vec<(Result<(), modkit_si
             break;
         }
         for task in due {
-            eng.syscall(task, Syscall::Init { module: xfs });
+            eng.syscall(task, Syscall::Init { module: failing });
         }
         for c in done {
             out[c.task] = Some((c.result, eng.now()));
