@@ -21,7 +21,12 @@ fn parse_tagged(lines: &[String], tag: &str) -> Vec<Value> {
 /// The fields every record carries.
 fn common(assets: &Assets, ident: &Value, smp: usize) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("kernel".into(), ident["release"].clone());
+    // Without an IDENT line (a guest that failed in the boot) the tree booted says it.
+    let release = match &ident["release"] {
+        Value::Null => json!(assets.tree.version),
+        r => r.clone(),
+    };
+    m.insert("kernel".into(), release);
     m.insert("kernel_package".into(), json!(assets.kernel_package()));
     m.insert("kmod_package".into(), json!(assets.kmod.deb));
     m.insert("cpu_modalias".into(), ident["cpu_modalias"].clone());
@@ -102,12 +107,20 @@ pub fn collect(
             records.push(Value::Object(record));
             continue;
         }
-        let hung_here = console.hung_in == Some(Some(i));
-        let crashed_here = console.crashed_in == Some(Some(i));
+        // A guest that hangs or crashes in the boot, before its first step, is that
+        // step's failure: it is retried in a fresh boot like one that fails in a step.
+        let in_boot = |at: Option<Option<usize>>| i == 0 && at == Some(None);
+        let hung_here = console.hung_in == Some(Some(i)) || in_boot(console.hung_in);
+        let crashed_here = console.crashed_in == Some(Some(i)) || in_boot(console.crashed_in);
         record.insert("timeout".into(), json!(hung_here));
         record.insert(
             "error".into(),
-            json!(if hung_here {
+            json!(if in_boot(console.hung_in) || in_boot(console.crashed_in) {
+                format!(
+                    "the guest {} in the boot, before step {i} (see the console log)",
+                    if hung_here { "hung" } else { "crashed" }
+                )
+            } else if hung_here {
                 format!(
                     "step {i} overran its {} s budget; QEMU was killed",
                     step.budget_secs()
@@ -308,6 +321,32 @@ mod tests {
         assert!(records[0]["error"]
             .as_str()
             .is_some_and(|e| e.contains("no result")));
+    }
+
+    #[test]
+    fn a_guest_that_crashes_in_the_boot_fails_the_first_step() {
+        let console = Console {
+            lines: vec!["Kernel panic - not syncing: Fatal exception in interrupt".into()],
+            hung_in: None,
+            crashed_in: Some(None),
+            elapsed: Duration::from_secs(3),
+        };
+        let steps = [storm(1), storm(4)];
+        let (records, next) = collect(&assets(), &steps, &console, 4);
+        assert_eq!(next, Some(0), "the boot is tried again from its first step");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["kernel"], "6.1.0-56-amd64", "the tree booted");
+        assert_eq!(records[0]["crashed"], true);
+        assert!(records[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("crashed in the boot")));
+        let hung = Console {
+            hung_in: Some(None),
+            crashed_in: None,
+            ..console
+        };
+        let (records, next) = collect(&assets(), &steps, &hung, 4);
+        assert_eq!((next, &records[0]["timeout"]), (Some(0), &json!(true)));
     }
 
     #[test]
