@@ -130,8 +130,8 @@ pub struct Config {
 
 /// The testbed's vCPUs are host threads (TCG, 4 vCPUs on 2 host cores): when the host
 /// deschedules one, the work on it stands still. Stalls arrive at random in CPU time, one
-/// every `every_ns` of CPU work on average (a Poisson process), and last an exponentially
-/// distributed time of mean `mean_ns`.
+/// every `every_ns` of CPU work on average (a Poisson process; 0: none), and last an
+/// exponentially distributed time of mean `mean_ns`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stalls {
     pub every_ns: Ns,

@@ -14,15 +14,19 @@ fn reproduces_the_spec_reference_measurements() {
     assert_eq!(outcome.failures(), 0, "rows differ:\n{table}");
 }
 
+/// The text of a recorded testbed file (`testbed/NAME`), if it is there.
+fn recorded(name: &str) -> Option<String> {
+    let path = format!("{}/../../testbed/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).ok()
+}
+
 fn campaign() -> Option<Vec<Measurement>> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testbed/results.json");
-    let Ok(text) = std::fs::read_to_string(path) else {
-        eprintln!("note: {path} is absent; only the spec's tables were checked");
+    let Some(text) = recorded("results.json") else {
+        eprintln!("note: testbed/results.json is absent; only the spec's tables were checked");
         return None;
     };
     let mut records = parse_results(&text).expect("testbed/results.json parses");
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testbed/repeats.json");
-    let text = std::fs::read_to_string(path).expect("testbed/repeats.json is recorded");
+    let text = recorded("repeats.json").expect("testbed/repeats.json is recorded");
     let repeats = parse_results(&text).expect("testbed/repeats.json parses");
     assert_eq!(
         attach_repeats(&mut records, &repeats),
@@ -136,8 +140,7 @@ fn the_model_resolves_the_guest_s_cpu_set_as_the_guest_s_modprobe_did() {
 fn lone_load_excess() -> Option<Vec<f64>> {
     let mut durations: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for file in ["results.json", "repeats.json"] {
-        let path = format!("{}/../../testbed/{file}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).ok()?;
+        let text = recorded(file)?;
         let records: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
         for r in records
             .iter()

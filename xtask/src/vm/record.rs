@@ -110,12 +110,13 @@ pub fn collect(
         // A guest that hangs or crashes in the boot, before its first step, is that
         // step's failure: it is retried in a fresh boot like one that fails in a step.
         let in_boot = |at: Option<Option<usize>>| i == 0 && at == Some(None);
+        let failed_in_boot = in_boot(console.hung_in) || in_boot(console.crashed_in);
         let hung_here = console.hung_in == Some(Some(i)) || in_boot(console.hung_in);
         let crashed_here = console.crashed_in == Some(Some(i)) || in_boot(console.crashed_in);
         record.insert("timeout".into(), json!(hung_here));
         record.insert(
             "error".into(),
-            json!(if in_boot(console.hung_in) || in_boot(console.crashed_in) {
+            json!(if failed_in_boot {
                 format!(
                     "the guest {} in the boot, before step {i} (see the console log)",
                     if hung_here { "hung" } else { "crashed" }
