@@ -321,9 +321,39 @@ pub fn storm(args: &[String]) -> Result<(), String> {
     let mut report = storm_report(&args, &done, &outputs, &errors, counts.as_ref());
     if matches!(args.mode, Mode::Call(_)) {
         report["call_spread_ms"] = json!(call_spread(&outputs, released_ns));
+        report["calls_ms"] = json!(calls_by_loader(&outputs, released_ns));
     }
     print_line("RESULT", &report);
     Ok(())
+}
+
+/// Milliseconds after the barrier's release, to 10 µs.
+fn ms_after(released_ns: u64, ns: u64) -> f64 {
+    (ns.saturating_sub(released_ns) / 10_000) as f64 / 100.0
+}
+
+/// Every child's calls in its order, as `[module file name, start ms, end ms, result]`
+/// after the barrier's release: what each loader did when, so that a loader held up
+/// between its calls (its vCPU descheduled by the host) shows, and how long a load takes
+/// with N loaders busy against a lone one.
+fn calls_by_loader(outputs: &[String], released_ns: u64) -> Vec<Vec<Value>> {
+    outputs
+        .iter()
+        .map(|o| {
+            recorded_calls(std::slice::from_ref(o))
+                .filter_map(|call| {
+                    let file = call["file"].as_str()?;
+                    let name = file.rsplit('/').next().unwrap_or(file);
+                    Some(json!([
+                        name,
+                        ms_after(released_ns, call["start_ns"].as_u64()?),
+                        ms_after(released_ns, call["end_ns"].as_u64()?),
+                        call["result"].as_str()?
+                    ]))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Per module file (by name), when the children's calls for it entered and left the
@@ -331,7 +361,7 @@ pub fn storm(args: &[String]) -> Result<(), String> {
 /// end, last end]`. How far apart N loaders reach a module, against how long one load
 /// takes, is what the kernel model's timing is calibrated on.
 fn call_spread(outputs: &[String], released_ns: u64) -> BTreeMap<String, [f64; 4]> {
-    let ms = |ns: u64| (ns.saturating_sub(released_ns) / 10_000) as f64 / 100.0;
+    let ms = |ns: u64| ms_after(released_ns, ns);
     let mut spread: BTreeMap<String, [f64; 4]> = BTreeMap::new();
     for call in recorded_calls(outputs) {
         let (Some(file), Some(start), Some(end)) = (
@@ -520,7 +550,7 @@ mod tests {
     }
 
     #[test]
-    fn call_spread_places_every_module_s_calls_after_the_release() {
+    fn spread_and_loader_calls_place_every_call_after_the_release() {
         let call = |file: &str, start: u64, end: u64| {
             format!("{{\"file\":\"{file}\",\"syscall\":\"finit_module\",\"result\":\"0\",\"start_ns\":{start},\"end_ns\":{end}}}")
         };
@@ -541,6 +571,15 @@ mod tests {
         assert_eq!(spread.len(), 2);
         assert_eq!(spread["a.ko"], [0.5, 2.25, 7.0, 8.0]);
         assert_eq!(spread["b.ko"], [7.1, 8.1, 8.2, 11.0]);
+        let calls = calls_by_loader(&outputs, 1_000_000);
+        assert_eq!(
+            calls.len(),
+            3,
+            "one list per child, in the children's order"
+        );
+        assert_eq!(calls[1][1], json!(["b.ko", 7.1, 11.0, "0"]));
+        assert_eq!(calls[0][0], json!(["a.ko", 0.5, 8.0, "0"]));
+        assert!(calls[2].is_empty());
     }
 
     #[test]

@@ -150,6 +150,11 @@ struct RepeatArgs {
     /// Tabulate these recorded runs (e.g. testbed/repeats.json) instead of running any.
     #[arg(long)]
     records: Option<PathBuf>,
+    /// Write the runs' records to this file (a JSON array) instead of testbed/repeats.json:
+    /// a measurement of its own (e.g. testbed/call-times.json) that leaves the repeats as
+    /// they are.
+    #[arg(long, conflicts_with_all = ["write", "append", "records"])]
+    out: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result {
@@ -414,6 +419,11 @@ fn repeat(a: RepeatArgs) -> Result {
         let got = run_steps(assets, &steps, 4, None)?;
         println!("{}", record::summary(&got));
         records.extend(got);
+    }
+    if let Some(out) = &a.out {
+        std::fs::write(out, docs::json_array(&records))
+            .map_err(|e| format!("{}: {e}", out.display()))?;
+        println!("xtask: wrote {}", out.display());
     }
     match a.write {
         true => repeat::write(&records),
