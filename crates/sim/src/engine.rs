@@ -200,6 +200,12 @@ struct Record {
 enum Ev {
     Run(LoaderId),
     Task(TaskId),
+    /// A loader woken from a wait (`Config::overcommit`: it may wait for a vCPU first).
+    Wake(LoaderId),
+    /// A task released by the storm's barrier (likewise).
+    Release(TaskId),
+    /// The guest scheduler's turn for a task waiting for a vCPU (`vcpu_waits` index).
+    VcpuTurn(usize),
     FreeInit(usize),
     /// The threads `init` started exit: this many kernel stacks are freed.
     FreeStacks(u32),
@@ -243,6 +249,8 @@ pub struct Counters {
     pub wasted_layout_bytes: u64,
     /// How long each system call took, entry to return, in completion order.
     pub call_ns: Vec<Ns>,
+    /// When each task entered its first system call.
+    pub first_call_ns: BTreeMap<TaskId, Ns>,
 }
 
 /// The model of one kernel.
@@ -282,6 +290,13 @@ pub struct Engine {
     /// Draws the vCPU stalls (`Config::stalls`), apart from `rng` so that a seed's
     /// KASLR offset and start jitter do not depend on whether stalls are modelled.
     stall_rng: crate::Rng,
+    /// When each piece of CPU work now in flight ends (with `Config::overcommit`): the
+    /// workload's tasks that hold a vCPU.
+    running: Vec<Ns>,
+    /// Tasks woken while every vCPU was taken, each with whether it has one now, and the
+    /// order they wait in.
+    vcpu_waits: Vec<(Job, bool)>,
+    vcpu_queue: std::collections::VecDeque<usize>,
 }
 
 impl Engine {
@@ -317,6 +332,9 @@ impl Engine {
             due_tasks: Vec::new(),
             cpu,
             stall_rng,
+            running: Vec::new(),
+            vcpu_waits: Vec::new(),
+            vcpu_queue: Default::default(),
             rng,
             baseline: (0, 0, 0),
         }
@@ -436,6 +454,73 @@ impl Engine {
         self.push(at, Ev::Task(t));
     }
 
+    /// Task `t` is released by the storm's barrier at `at` (a wake-up: with
+    /// `Config::overcommit` it may wait for a vCPU).
+    pub fn release_task_at(&mut self, t: TaskId, at: Ns) {
+        self.push(at, Ev::Release(t));
+    }
+
+    /// `job` is woken (`Config::overcommit`): it runs now if a vCPU is free, else it waits
+    /// until one is given up or the guest scheduler's turn comes for it.
+    fn woken(&mut self, job: Job) {
+        let Some(o) = self.cfg.overcommit else {
+            return self.start_job(job);
+        };
+        if self.free_vcpus(&o) > 0 {
+            self.running.push(self.now + 1);
+            return self.start_job(job);
+        }
+        let idx = self.vcpu_waits.len();
+        self.vcpu_waits.push((job, false));
+        self.vcpu_queue.push_back(idx);
+        let turn = o.turn(&mut self.stall_rng);
+        self.push(self.now + turn, Ev::VcpuTurn(idx));
+    }
+
+    /// Runs `job` now: a loader's next step, or a task handed back to the workload.
+    fn start_job(&mut self, job: Job) {
+        match job {
+            Job::Loader(l) => self.run(l),
+            Job::Task(t) => self.due_tasks.push(t),
+        }
+    }
+
+    /// vCPUs neither the workload's running tasks nor the background tasks hold.
+    fn free_vcpus(&mut self, o: &crate::config::Overcommit) -> usize {
+        let now = self.now;
+        self.running.retain(|&end| end > now);
+        (o.vcpus as usize).saturating_sub(self.running.len() + o.background as usize)
+    }
+
+    /// The waiting task `idx` gets a vCPU (unless it has one already).
+    fn grant_vcpu(&mut self, idx: usize) {
+        let (job, granted) = self.vcpu_waits[idx];
+        if !granted {
+            self.vcpu_waits[idx].1 = true;
+            self.running.push(self.now + 1);
+            self.push(self.now, Self::job_event(job));
+        }
+    }
+
+    /// Hands the vCPUs that running tasks gave up (by sleeping or finishing) to the tasks
+    /// that wait, in the order they came; whether any was handed.
+    fn grant_free_vcpus(&mut self) -> bool {
+        let Some(o) = self.cfg.overcommit else {
+            return false;
+        };
+        let mut granted = false;
+        while self.free_vcpus(&o) > 0 {
+            let Some(idx) = self.vcpu_queue.pop_front() else {
+                break;
+            };
+            if !self.vcpu_waits[idx].1 {
+                self.grant_vcpu(idx);
+                granted = true;
+            }
+        }
+        granted
+    }
+
     /// Task `t` does `work` ns of CPU work in user space, then is handed back (later when
     /// the processors are contended).
     pub fn task_work(&mut self, t: TaskId, work: Ns) {
@@ -450,6 +535,9 @@ impl Engine {
             None => work,
         };
         let now = self.now;
+        if self.cfg.overcommit.is_some() {
+            self.running.push(now + work);
+        }
         match self.cpu.as_mut() {
             Some(cpu) if work > 0 => {
                 cpu.start(now, work, job);
@@ -524,6 +612,7 @@ impl Engine {
             started: self.now,
         });
         self.counters.syscalls += 1;
+        self.counters.first_call_ns.entry(task).or_insert(self.now);
         self.push(self.now, Ev::Run(id));
         id
     }
@@ -607,6 +696,14 @@ impl Engine {
     /// calls).
     pub fn run_until_idle_or(&mut self, limit: Ns) -> (Vec<Completion>, Vec<TaskId>) {
         while self.done.is_empty() && self.due_tasks.is_empty() {
+            // Before time moves on, vCPUs given up now go to the tasks that wait.
+            let advances = self
+                .queue
+                .peek()
+                .is_some_and(|Reverse((at, _, _))| *at > self.now);
+            if advances && self.grant_free_vcpus() {
+                continue;
+            }
             let Some(Reverse((at, _, ev))) = self.queue.pop() else {
                 break;
             };
@@ -632,6 +729,9 @@ impl Engine {
         match ev {
             Ev::Run(l) => self.run(l),
             Ev::Task(t) => self.due_tasks.push(t),
+            Ev::Wake(l) => self.woken(Job::Loader(l)),
+            Ev::Release(t) => self.woken(Job::Task(t)),
+            Ev::VcpuTurn(idx) => self.grant_vcpu(idx),
             Ev::FreeInit(i) => {
                 for a in std::mem::take(&mut self.pending_init_free[i]) {
                     self.mem.module_free(a);
@@ -906,7 +1006,7 @@ impl Engine {
         if self.now >= self.module_mutex_until {
             return false;
         }
-        self.push(self.module_mutex_until, Ev::Run(l));
+        self.push(self.module_mutex_until, Ev::Wake(l));
         true
     }
 
@@ -1129,7 +1229,7 @@ impl Engine {
         let wake = self.cfg.timing.wake_ns;
         let woken = self.module_wq.remove(&m).unwrap_or_default();
         for l in woken {
-            self.push(self.now + wake, Ev::Run(l));
+            self.push(self.now + wake, Ev::Wake(l));
         }
     }
 
@@ -1153,7 +1253,7 @@ impl Engine {
                 for w in waiters {
                     if self.cfg.version.dedup_read_only() {
                         self.loaders[w].step = Step::DedupCheck;
-                        self.push(wake, Ev::Run(w));
+                        self.push(wake, Ev::Wake(w));
                     } else {
                         self.complete(w, result, wake);
                     }

@@ -29,7 +29,7 @@ pub mod validate;
 pub mod version;
 pub mod workload;
 
-pub use config::{Config, Contention, Ns, Stalls, Timing};
+pub use config::{Config, Contention, Ns, Overcommit, Stalls, Timing};
 pub use engine::Engine;
 pub use errno::Errno;
 pub use kernel::SimKernel;

@@ -24,7 +24,7 @@
 //! guest's profile (`tcg-haswell`), with the file sizes the record gives, and know which
 //! pinned modules an earlier storm of the same boot left loaded.
 
-use crate::config::{Config, Stalls};
+use crate::config::{Config, Overcommit, Stalls};
 use crate::profile::{file_stem, ModuleFacts, Profile, ProfileError};
 use crate::version::Version;
 use crate::workload::{self, RacerCall, Report, Userspace, Workload};
@@ -823,6 +823,8 @@ impl Row {
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
     pub rows: Vec<Row>,
+    /// The seeds the model ran every record with.
+    pub seeds: std::ops::RangeInclusive<u64>,
 }
 
 /// `lo` or `lo–hi`.
@@ -869,15 +871,16 @@ impl Outcome {
         format!(
             "{} records: {exact} deterministic in the model ({exact_ok} agree), {range} decided by timing ({range_ok} inside the model's range over seeds {}–{}){repeated}; {} differ\n",
             self.rows.len(),
-            SEEDS.start(),
-            SEEDS.end(),
+            self.seeds.start(),
+            self.seeds.end(),
             self.failures()
         )
     }
 }
 
 impl Row {
-    fn line(&self) -> String {
+    /// The record's first cells: source, kernel, loader, module, N, inodes.
+    fn label(&self) -> String {
         let m = &self.measurement;
         let module = match (m.module.as_str(), m.first_fails, m.scenario.as_str()) {
             ("cpu", ..) => "CPU set".to_owned(),
@@ -885,6 +888,19 @@ impl Row {
             (name, _, "init-fails") => format!("{name} (init fails)"),
             (name, ..) => name.to_owned(),
         };
+        format!(
+            "{} | {} | {} | {} | {} | {}",
+            m.source,
+            m.kernel,
+            m.loader,
+            module,
+            m.n,
+            if m.copies { "distinct" } else { "same" },
+        )
+    }
+
+    fn line(&self) -> String {
+        let m = &self.measurement;
         let verdict = match (&self.error, self.passed()) {
             (Some(e), _) => format!("error: {e}"),
             (None, true) => "yes".to_owned(),
@@ -895,13 +911,8 @@ impl Row {
             false => "–".to_owned(),
         };
         format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            m.source,
-            m.kernel,
-            m.loader,
-            module,
-            m.n,
-            if m.copies { "distinct" } else { "same" },
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            self.label(),
             self.measured.result(),
             self.model.result(),
             measured_peak,
@@ -924,6 +935,16 @@ pub fn run_record(m: &Measurement) -> Result<Report, String> {
 
 /// Runs the model for one record with jitter seed `seed`.
 pub fn run_record_seeded(m: &Measurement, seed: u64) -> Result<Report, String> {
+    run_record_with(m, seed, None)
+}
+
+/// Runs the model for one record with jitter seed `seed` and, if given, the guest's late
+/// wake-ups (`Config::overcommit`).
+pub fn run_record_with(
+    m: &Measurement,
+    seed: u64,
+    overcommit: Option<Overcommit>,
+) -> Result<Report, String> {
     let version: Version = m
         .kernel
         .parse()
@@ -932,6 +953,7 @@ pub fn run_record_seeded(m: &Measurement, seed: u64) -> Result<Report, String> {
     let mut cfg = Config::new(version, 4);
     cfg.seed = seed;
     cfg.stalls = Some(Stalls::TESTBED);
+    cfg.overcommit = overcommit;
     workload::run(&profile, cfg, &workload_of(m, &profile)).map_err(|e| e.to_string())
 }
 
@@ -941,17 +963,108 @@ pub fn run_record_seeded(m: &Measurement, seed: u64) -> Result<Report, String> {
 /// run to run on the real kernel too; the seeds give the model's range of them.
 pub const SEEDS: std::ops::RangeInclusive<u64> = 1..=16;
 
-/// Compares every record with the model.
+/// Compares every record with the model over [`SEEDS`].
 pub fn validate(records: &[Measurement]) -> Outcome {
-    let rows = records.iter().map(compare).collect();
-    Outcome { rows }
+    validate_over(records, SEEDS, None)
 }
 
-/// The record against the model's outcomes over [`SEEDS`]: the guest's range over its
+/// Compares every record with the model over `seeds`, with the guest's late wake-ups if
+/// `overcommit` is given.
+pub fn validate_over(
+    records: &[Measurement],
+    seeds: std::ops::RangeInclusive<u64>,
+    overcommit: Option<Overcommit>,
+) -> Outcome {
+    let rows = records
+        .iter()
+        .map(|m| compare(m, seeds.clone(), overcommit))
+        .collect();
+    Outcome { rows, seeds }
+}
+
+/// The validation repeated over `sets` disjoint sets of as many seeds as [`SEEDS`]
+/// (the first is [`SEEDS`]): a row decided by timing can agree with one set of seeds and
+/// not with the next, so how often a row differs says whether its verdict is the model's
+/// or the seeds'.
+pub fn seed_sets(records: &[Measurement], sets: u64, overcommit: Option<Overcommit>) -> SeedSets {
+    let width = SEEDS.end() - SEEDS.start() + 1;
+    let outcomes = (0..sets)
+        .map(|i| {
+            let first = SEEDS.start() + i * width;
+            validate_over(records, first..=first + width - 1, overcommit)
+        })
+        .collect();
+    SeedSets { outcomes }
+}
+
+/// The validation's outcomes over several sets of seeds ([`seed_sets`]).
+pub struct SeedSets {
+    pub outcomes: Vec<Outcome>,
+}
+
+impl SeedSets {
+    /// How many rows differ with each set of seeds.
+    pub fn failures(&self) -> Vec<usize> {
+        self.outcomes.iter().map(Outcome::failures).collect()
+    }
+
+    /// Per row that differs with some set: in how many sets it differs, most first.
+    pub fn differing(&self) -> Vec<(String, usize)> {
+        let Some(first) = self.outcomes.first() else {
+            return Vec::new();
+        };
+        let mut rows: Vec<(String, usize)> = (0..first.rows.len())
+            .map(|i| {
+                let differ = self.outcomes.iter().filter(|o| !o.rows[i].passed()).count();
+                (first.rows[i].label(), differ)
+            })
+            .filter(|(_, differ)| *differ > 0)
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+        rows
+    }
+
+    /// The differing rows per set, their mean, and a table of the rows that differ with
+    /// some set.
+    pub fn report(&self) -> String {
+        let failures = self.failures();
+        let sets = failures.len();
+        let mean = failures.iter().sum::<usize>() as f64 / sets.max(1) as f64;
+        let (lo, hi) = (
+            failures.iter().min().copied().unwrap_or(0),
+            failures.iter().max().copied().unwrap_or(0),
+        );
+        let width = SEEDS.end() - SEEDS.start() + 1;
+        let mut out = format!(
+            "over {sets} sets of {width} seeds ({}–{}, {}–{}, …): rows that differ per set {}; mean {mean:.2} ({lo}–{hi})\n\n\
+             | source | kernel | loader | module | N | inodes | sets where it differs |\n\
+             |---|---|---|---|---:|---|---:|\n",
+            SEEDS.start(),
+            SEEDS.end(),
+            SEEDS.start() + width,
+            SEEDS.end() + width,
+            failures
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        for (label, differ) in self.differing() {
+            out.push_str(&format!("| {label} | {differ} of {sets} |\n"));
+        }
+        out
+    }
+}
+
+/// The record against the model's outcomes over `seeds`: the guest's range over its
 /// runs (one run: the record) must meet the model's range in every count, and in the
 /// peak widened by the record's tolerance. With one run and a model that gives one
 /// outcome this is equality of the counts and the peak within the tolerance.
-fn compare(m: &Measurement) -> Row {
+fn compare(
+    m: &Measurement,
+    seeds: std::ops::RangeInclusive<u64>,
+    overcommit: Option<Overcommit>,
+) -> Row {
     let runs = m.runs();
     let mut row = Row {
         measurement: m.clone(),
@@ -962,8 +1075,9 @@ fn compare(m: &Measurement) -> Row {
         peak_within: false,
         error: None,
     };
-    let reports: Result<Vec<Report>, String> =
-        SEEDS.map(|seed| run_record_seeded(m, seed)).collect();
+    let reports: Result<Vec<Report>, String> = seeds
+        .map(|seed| run_record_with(m, seed, overcommit))
+        .collect();
     let reports = match reports {
         Ok(r) => r,
         Err(e) => {
@@ -1077,16 +1191,16 @@ mod tests {
             .into_iter()
             .find(|r| r.first_fails && r.kernel == "6.1")
             .unwrap();
-        let row = compare(&r);
+        let row = compare(&r, SEEDS, None);
         assert_eq!(row.mode, Mode::Range, "{row:?}");
         assert!(row.passed(), "{row:?}");
         r.errnos = [("ENOENT".to_owned(), 1), ("EBUSY".to_owned(), 7)].into();
-        assert!(!compare(&r).passed());
+        assert!(!compare(&r, SEEDS, None).passed());
         // A deterministic row fails on a peak 6 % off.
         let mut d = spec_reference().into_iter().next().unwrap();
         d.tolerance_kb = None;
         d.peak_vmalloc_delta_kb = Some(6500.0 * 1.06);
-        let row = compare(&d);
+        let row = compare(&d, SEEDS, None);
         assert_eq!(row.mode, Mode::Exact);
         assert!(row.errnos_equal && !row.peak_within);
     }
@@ -1134,19 +1248,19 @@ mod tests {
         // One run inside the model's range is enough for the ranges to meet.
         let mut r = base.clone();
         r.repeats = vec![run(1, 7)];
-        let row = compare(&r);
+        let row = compare(&r, SEEDS, None);
         assert_eq!(row.mode, Mode::Runs);
         assert_eq!(row.measured.errno("EBUSY").1, 7);
         assert!(row.passed(), "{row:?}");
         // Every run outside it: the ranges do not meet.
         r.errnos = [("ENOENT".to_owned(), 1), ("EBUSY".to_owned(), 7)].into();
         r.repeats = vec![run(1, 7), run(0, 8)];
-        assert!(!compare(&r).errnos_equal);
+        assert!(!compare(&r, SEEDS, None).errnos_equal);
         // An errno no run returned but the model does is a difference too.
         r.errnos = base.errnos.clone();
         r.errnos.remove("ENOENT");
         r.repeats = Vec::new();
-        let row = compare(&r);
+        let row = compare(&r, SEEDS, None);
         assert!(row.model.errno("ENOENT").0 > 0, "{row:?}");
         assert!(!row.errnos_equal);
         // Peaks: the runs' range widened by 5 % must meet the model's.
@@ -1157,8 +1271,8 @@ mod tests {
             peak_vmalloc_delta_kb: Some(6500.0 * 1.08),
             ..d.run()
         }];
-        assert!(!compare(&d).peak_within);
+        assert!(!compare(&d, SEEDS, None).peak_within);
         d.repeats[0].peak_vmalloc_delta_kb = Some(6500.0 * 1.04);
-        assert!(compare(&d).passed());
+        assert!(compare(&d, SEEDS, None).passed());
     }
 }

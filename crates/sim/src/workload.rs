@@ -154,6 +154,9 @@ pub struct Report {
     pub end_ms: f64,
     /// The median time a system call took, entry to return, ms (0 without calls).
     pub median_call_ms: f64,
+    /// When each task that made a system call entered its first, ms, in task order (the
+    /// testbed records the same per loader: the first start of its `calls_ms`).
+    pub first_call_ms: Vec<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -391,7 +394,7 @@ impl Driver {
                 t.userspace = Some(*u);
                 t.probes = vec![vec![m]];
                 let id = self.add_task(t);
-                self.eng.wake_task_at(id, at);
+                self.eng.release_task_at(id, at);
                 continue;
             }
             let sc = match call {
@@ -403,7 +406,7 @@ impl Driver {
             };
             t.pending = Some(sc);
             let id = self.add_task(t);
-            self.eng.wake_task_at(id, at);
+            self.eng.release_task_at(id, at);
         }
         self.baseline();
     }
@@ -447,7 +450,7 @@ impl Driver {
             }
             let id = self.add_task(t);
             let at = self.start_offset(u64::from(i), stagger);
-            self.eng.wake_task_at(id, at);
+            self.eng.release_task_at(id, at);
         }
         self.baseline();
     }
@@ -525,7 +528,7 @@ impl Driver {
             t.pending = Some(Syscall::Finit { file, flags: 0 });
             let id = self.add_task(t);
             let at = self.start_offset(u64::from(i), self.eng.cfg.timing.stagger_ns);
-            self.eng.wake_task_at(id, at);
+            self.eng.release_task_at(id, at);
         }
         self.baseline();
     }
@@ -797,6 +800,11 @@ pub fn report_of(eng: &Engine, profile: &str, task_failures: u64) -> Report {
         stats: eng.stats.clone(),
         end_ms: eng.now() as f64 / 1e6,
         median_call_ms: median_ms(&c.call_ns),
+        first_call_ms: c
+            .first_call_ns
+            .values()
+            .map(|&ns| ns as f64 / 1e6)
+            .collect(),
     }
 }
 

@@ -8,8 +8,10 @@
 //! * `modkit sim profile --tree ROOT [--version VER] --name MACHINE [--out FILE]`: derives
 //!   a profile from a real tree, resolving the per-CPU MODALIASes through the module
 //!   database (depmod'd into a scratch directory when the tree has no indexes).
-//! * `modkit sim validate [FILE] [--repeats FILE]`: the model against the testbed's
-//!   measurements, with the guest's repeated runs of the storms timing decides.
+//! * `modkit sim validate [FILE] [--repeats FILE] [--seed-sets K] [--overcommit]`: the model
+//!   against the testbed's measurements, with the guest's repeated runs of the storms
+//!   timing decides; with `--seed-sets`, also how often each row differs over K sets of
+//!   seeds; with `--overcommit`, the guest's late wake-ups (`Overcommit::TESTBED`).
 //!
 //! Errors are one line on stderr and exit status 1; usage errors exit 2.
 
@@ -57,7 +59,8 @@ const USAGE: &str =
        modkit sim sweep [--profile NAME] [--kernels LIST] [--cpus LIST] [--out DIR] [--json]\n\
 \x20             [--kasan [--kasan-factor F]] [--nosmt] [--threads N] [--seed N]\n\
        modkit sim profile --tree ROOT [--version VER] --name MACHINE [--out FILE]\n\
-       modkit sim validate [RESULTS.json] [--repeats REPEATS.json]\n";
+       modkit sim validate [RESULTS.json] [--repeats REPEATS.json] [--seed-sets K]\n\
+\x20             [--overcommit]\n";
 
 /// `modkit sim ARGS...`.
 pub fn main(argv: &[Vec<u8>]) -> i32 {
@@ -315,7 +318,14 @@ fn read_results(path: &str) -> Result<Vec<modkit_sim::validate::Measurement>, Fa
 }
 
 fn validate(args: &[String]) -> Result<(), Failure> {
-    let a = Args::parse(args, &["json"], &["repeats"])?;
+    let a = Args::parse(args, &["json", "overcommit"], &["repeats", "seed-sets"])?;
+    let overcommit = a
+        .flag("overcommit")
+        .then_some(modkit_sim::Overcommit::TESTBED);
+    let sets: Option<u64> = a.num("seed-sets")?;
+    if sets == Some(0) {
+        return Err(Failure::usage("--seed-sets: at least 1".to_owned()));
+    }
     let mut records = modkit_sim::validate::spec_reference();
     if let Some(path) = a.positional.first() {
         records.extend(read_results(path)?);
@@ -332,8 +342,13 @@ fn validate(args: &[String]) -> Result<(), Failure> {
             .into());
         }
     }
-    let outcome = modkit_sim::validate::validate(&records);
+    let seeds = modkit_sim::validate::SEEDS;
+    let outcome = modkit_sim::validate::validate_over(&records, seeds, overcommit);
     stdout(format!("{}\n{}", outcome.table(), outcome.summary()).as_bytes());
+    if let Some(k) = sets {
+        let sets = modkit_sim::validate::seed_sets(&records, k, overcommit);
+        stdout(format!("\n{}", sets.report()).as_bytes());
+    }
     if outcome.failures() > 0 {
         return Err(format!(
             "{} of {} records differ",
