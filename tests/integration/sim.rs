@@ -431,6 +431,57 @@ fn the_sweep_marks_where_the_module_area_runs_out() {
         .any(|p| p["version"] == "6.1" && p["cpus"] == 448 && p["enomem"].as_u64() > Some(0)));
 }
 
+/// The text of docs/model.md between `<!-- NAME:begin (...) -->` and `<!-- NAME:end -->`.
+fn model_md_block(name: &str, command: &str) -> String {
+    let doc = std::fs::read_to_string(workspace_root().join("docs/model.md")).unwrap();
+    let begin = format!("<!-- {name}:begin ({command}) -->\n");
+    let start = doc
+        .find(&begin)
+        .unwrap_or_else(|| panic!("docs/model.md has the {name} block"))
+        + begin.len();
+    let end = doc[start..].find(&format!("<!-- {name}:end -->")).unwrap() + start;
+    doc[start..end].to_owned()
+}
+
+/// docs/model.md §3's count of how often each row differs over 32 sets of seeds is what
+/// `--seed-sets 32` prints after the table; the table is the first set's.
+#[test]
+fn docs_model_md_shows_how_often_each_row_differs_over_seed_sets() {
+    let root = workspace_root();
+    let results = root.join("testbed/results.json");
+    let repeats = root.join("testbed/repeats.json");
+    let args = [
+        "validate",
+        results.to_str().unwrap(),
+        "--repeats",
+        repeats.to_str().unwrap(),
+        "--seed-sets",
+        "32",
+    ];
+    let Some(out) = run("sim_validate_seed_sets", "sim", &args) else {
+        return;
+    };
+    let stdout = text(&out.stdout);
+    let sets = &stdout[stdout.find("over 32 sets").expect("the seed sets' report")..];
+    assert!(
+        sets.contains("| 32 of 32 |"),
+        "some rows differ with every set:\n{sets}"
+    );
+    let command =
+        "modkit sim validate testbed/results.json --repeats testbed/repeats.json --seed-sets 32";
+    assert!(
+        model_md_block("seed-sets", command) == sets,
+        "docs/model.md §3's seed-sets block is not what `{command}` prints after the table"
+    );
+    let usage = run(
+        "sim_validate_no_sets",
+        "sim",
+        &["validate", "--seed-sets", "0"],
+    )
+    .unwrap();
+    assert_eq!(usage.status.code(), Some(2), "{}", text(&usage.stderr));
+}
+
 #[test]
 fn docs_model_md_shows_what_validate_prints() {
     let root = workspace_root();
@@ -449,17 +500,9 @@ fn docs_model_md_shows_what_validate_prints() {
         return;
     };
     assert!(!text(&out.stderr).contains("panicked"));
-    let doc = std::fs::read_to_string(root.join("docs/model.md")).unwrap();
-    let begin = "<!-- validate:begin (modkit sim validate testbed/results.json --repeats testbed/repeats.json) -->\n";
-    let start = doc
-        .find(begin)
-        .expect("docs/model.md has the validate block")
-        + begin.len();
-    let end = doc[start..].find("<!-- validate:end -->").unwrap() + start;
+    let command = "modkit sim validate testbed/results.json --repeats testbed/repeats.json";
     assert!(
-        doc[start..end] == text(&out.stdout),
-        "docs/model.md §3 is not what `modkit sim validate testbed/results.json --repeats \
-         testbed/repeats.json` prints; \
-         paste its output between the markers"
+        model_md_block("validate", command) == text(&out.stdout),
+        "docs/model.md §3 is not what `{command}` prints; paste its output between the markers"
     );
 }
