@@ -238,17 +238,12 @@ fn validate_names_a_repeats_file_it_cannot_use() {
         ),
         (&broken, "broken.json: results:"),
     ];
-    let validate = |repeats: &std::path::Path| {
-        let args = [
-            "validate",
-            results.to_str().unwrap(),
-            "--repeats",
-            repeats.to_str().unwrap(),
-        ];
+    let validate = |repeats: &str| {
+        let args = ["validate", results.to_str().unwrap(), "--repeats", repeats];
         run("sim_validate_repeats", "sim", &args)
     };
     for (repeats, message) in cases {
-        let Some(out) = validate(repeats) else {
+        let Some(out) = validate(repeats.to_str().unwrap()) else {
             return;
         };
         assert_eq!(out.status.code(), Some(1));
@@ -257,7 +252,8 @@ fn validate_names_a_repeats_file_it_cannot_use() {
     }
     // A matching repeat: the record is compared with the guest's two runs.
     std::fs::write(&unmatched, format!("[{}]", storm(2))).unwrap();
-    let Some(out) = validate(&unmatched) else {
+    let one = unmatched.to_str().unwrap();
+    let Some(out) = validate(one) else {
         return;
     };
     assert!(
@@ -266,6 +262,16 @@ fn validate_names_a_repeats_file_it_cannot_use() {
         "{}",
         text(&out.stdout)
     );
+    // Several files, comma-separated: every run of each is attached; a bad one is named.
+    let out = validate(&format!("{one},{one}")).unwrap();
+    assert!(
+        text(&out.stdout).contains("| 3 runs | yes |"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = validate(&format!("{one},{}", broken.to_str().unwrap())).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("broken.json: results:"));
 }
 
 #[test]
@@ -449,12 +455,16 @@ fn model_md_block(name: &str, command: &str) -> String {
 fn docs_model_md_shows_how_often_each_row_differs_over_seed_sets() {
     let root = workspace_root();
     let results = root.join("testbed/results.json");
-    let repeats = root.join("testbed/repeats.json");
+    let repeats = format!(
+        "{},{}",
+        root.join("testbed/repeats.json").display(),
+        root.join("testbed/call-times.json").display()
+    );
     let args = [
         "validate",
         results.to_str().unwrap(),
         "--repeats",
-        repeats.to_str().unwrap(),
+        &repeats,
         "--seed-sets",
         "32",
     ];
@@ -468,7 +478,7 @@ fn docs_model_md_shows_how_often_each_row_differs_over_seed_sets() {
         "some rows differ with every set:\n{sets}"
     );
     let command =
-        "modkit sim validate testbed/results.json --repeats testbed/repeats.json --seed-sets 32";
+        "modkit sim validate testbed/results.json --repeats testbed/repeats.json,testbed/call-times.json --seed-sets 32";
     assert!(
         model_md_block("seed-sets", command) == sets,
         "docs/model.md §3's seed-sets block is not what `{command}` prints after the table"
@@ -486,21 +496,20 @@ fn docs_model_md_shows_how_often_each_row_differs_over_seed_sets() {
 fn docs_model_md_shows_what_validate_prints() {
     let root = workspace_root();
     let results = root.join("testbed/results.json");
-    let repeats = root.join("testbed/repeats.json");
+    let repeats = format!(
+        "{},{}",
+        root.join("testbed/repeats.json").display(),
+        root.join("testbed/call-times.json").display()
+    );
     let Some(out) = run(
         "sim_validate_doc",
         "sim",
-        &[
-            "validate",
-            results.to_str().unwrap(),
-            "--repeats",
-            repeats.to_str().unwrap(),
-        ],
+        &["validate", results.to_str().unwrap(), "--repeats", &repeats],
     ) else {
         return;
     };
     assert!(!text(&out.stderr).contains("panicked"));
-    let command = "modkit sim validate testbed/results.json --repeats testbed/repeats.json";
+    let command = "modkit sim validate testbed/results.json --repeats testbed/repeats.json,testbed/call-times.json";
     assert!(
         model_md_block("validate", command) == text(&out.stdout),
         "docs/model.md §3 is not what `{command}` prints; paste its output between the markers"

@@ -8,9 +8,9 @@
 //! * `modkit sim profile --tree ROOT [--version VER] --name MACHINE [--out FILE]`: derives
 //!   a profile from a real tree, resolving the per-CPU MODALIASes through the module
 //!   database (depmod'd into a scratch directory when the tree has no indexes).
-//! * `modkit sim validate [FILE] [--repeats FILE] [--seed-sets K] [--overcommit]`: the model
-//!   against the testbed's measurements, with the guest's repeated runs of the storms
-//!   timing decides; with `--seed-sets`, also how often each row differs over K sets of
+//! * `modkit sim validate [FILE] [--repeats FILE[,FILE...]] [--seed-sets K] [--overcommit]`:
+//!   the model against the testbed's measurements, with the guest's repeated runs of the
+//!   storms timing decides (from every file given); with `--seed-sets`, also how often each row differs over K sets of
 //!   seeds; with `--overcommit`, the guest's late wake-ups (`Overcommit::TESTBED`).
 //!
 //! Errors are one line on stderr and exit status 1; usage errors exit 2.
@@ -59,7 +59,7 @@ const USAGE: &str =
        modkit sim sweep [--profile NAME] [--kernels LIST] [--cpus LIST] [--out DIR] [--json]\n\
 \x20             [--kasan [--kasan-factor F]] [--nosmt] [--threads N] [--seed N]\n\
        modkit sim profile --tree ROOT [--version VER] --name MACHINE [--out FILE]\n\
-       modkit sim validate [RESULTS.json] [--repeats REPEATS.json] [--seed-sets K]\n\
+       modkit sim validate [RESULTS.json] [--repeats REPEATS.json[,MORE.json]] [--seed-sets K]\n\
 \x20             [--overcommit]\n";
 
 /// `modkit sim ARGS...`.
@@ -330,7 +330,11 @@ fn validate(args: &[String]) -> Result<(), Failure> {
     if let Some(path) = a.positional.first() {
         records.extend(read_results(path)?);
     }
-    if let Some(path) = a.get("repeats") {
+    for path in a
+        .get("repeats")
+        .into_iter()
+        .flat_map(|list| list.split(','))
+    {
         let repeats = read_results(path)?;
         let attached = modkit_sim::validate::attach_repeats(&mut records, &repeats);
         if attached < repeats.len() {
