@@ -449,25 +449,26 @@ fn model_md_block(name: &str, command: &str) -> String {
     doc[start..end].to_owned()
 }
 
+/// `validate`'s arguments for the recorded campaign and every recorded run of it, as
+/// docs/model.md §3 names them (absolute paths).
+fn recorded_validate_args() -> Vec<String> {
+    let root = workspace_root();
+    let testbed = |file: &str| root.join("testbed").join(file).display().to_string();
+    vec![
+        "validate".to_owned(),
+        testbed("results.json"),
+        "--repeats".to_owned(),
+        format!("{},{}", testbed("repeats.json"), testbed("call-times.json")),
+    ]
+}
+
 /// docs/model.md §3's count of how often each row differs over 32 sets of seeds is what
 /// `--seed-sets 32` prints after the table; the table is the first set's.
 #[test]
 fn docs_model_md_shows_how_often_each_row_differs_over_seed_sets() {
-    let root = workspace_root();
-    let results = root.join("testbed/results.json");
-    let repeats = format!(
-        "{},{}",
-        root.join("testbed/repeats.json").display(),
-        root.join("testbed/call-times.json").display()
-    );
-    let args = [
-        "validate",
-        results.to_str().unwrap(),
-        "--repeats",
-        &repeats,
-        "--seed-sets",
-        "32",
-    ];
+    let mut args = recorded_validate_args();
+    args.extend(["--seed-sets".to_owned(), "32".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let Some(out) = run("sim_validate_seed_sets", "sim", &args) else {
         return;
     };
@@ -492,20 +493,26 @@ fn docs_model_md_shows_how_often_each_row_differs_over_seed_sets() {
     assert_eq!(usage.status.code(), Some(2), "{}", text(&usage.stderr));
 }
 
+/// `--overcommit` runs the validation with the guest's late wake-ups: a different table.
+#[test]
+fn validate_with_overcommit_runs_the_late_wake_ups() {
+    let args = recorded_validate_args();
+    let mut with: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(plain) = run("sim_validate_plain", "sim", &with) else {
+        return;
+    };
+    with.push("--overcommit");
+    let late = run("sim_validate_overcommit", "sim", &with).unwrap();
+    assert!(!text(&late.stderr).contains("panicked"));
+    assert!(text(&late.stdout).contains(" records: "));
+    assert_ne!(text(&plain.stdout), text(&late.stdout));
+}
+
 #[test]
 fn docs_model_md_shows_what_validate_prints() {
-    let root = workspace_root();
-    let results = root.join("testbed/results.json");
-    let repeats = format!(
-        "{},{}",
-        root.join("testbed/repeats.json").display(),
-        root.join("testbed/call-times.json").display()
-    );
-    let Some(out) = run(
-        "sim_validate_doc",
-        "sim",
-        &["validate", results.to_str().unwrap(), "--repeats", &repeats],
-    ) else {
+    let args = recorded_validate_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(out) = run("sim_validate_doc", "sim", &args) else {
         return;
     };
     assert!(!text(&out.stderr).contains("panicked"));

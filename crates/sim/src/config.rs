@@ -170,8 +170,9 @@ impl Stalls {
 
 /// The testbed's guest has 4 vCPUs and a sampler that is always runnable: a task woken
 /// (released by the storm's barrier, or woken from a wait) while every vCPU already runs
-/// one of the workload's tasks or the sampler waits for one, an exponentially distributed
-/// time of mean `mean_ns`. With 4 loaders, 5 tasks want 4 vCPUs.
+/// one of the workload's tasks or the sampler waits for one: until a running task sleeps or
+/// finishes, or until its turn comes, an exponentially distributed time of mean `mean_ns`.
+/// With 4 loaders, 5 tasks want 4 vCPUs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Overcommit {
     pub vcpus: u32,

@@ -963,6 +963,9 @@ pub fn run_record_with(
 /// run to run on the real kernel too; the seeds give the model's range of them.
 pub const SEEDS: std::ops::RangeInclusive<u64> = 1..=16;
 
+/// How many seeds [`SEEDS`] holds: the size of every set of [`seed_sets`].
+pub const SEEDS_PER_SET: u64 = *SEEDS.end() - *SEEDS.start() + 1;
+
 /// Compares every record with the model over [`SEEDS`].
 pub fn validate(records: &[Measurement]) -> Outcome {
     validate_over(records, SEEDS, None)
@@ -987,7 +990,7 @@ pub fn validate_over(
 /// not with the next, so how often a row differs says whether its verdict is the model's
 /// or the seeds'.
 pub fn seed_sets(records: &[Measurement], sets: u64, overcommit: Option<Overcommit>) -> SeedSets {
-    let width = SEEDS.end() - SEEDS.start() + 1;
+    let width = SEEDS_PER_SET;
     let outcomes = (0..sets)
         .map(|i| {
             let first = SEEDS.start() + i * width;
@@ -1034,7 +1037,7 @@ impl SeedSets {
             failures.iter().min().copied().unwrap_or(0),
             failures.iter().max().copied().unwrap_or(0),
         );
-        let width = SEEDS.end() - SEEDS.start() + 1;
+        let width = SEEDS_PER_SET;
         let mut out = format!(
             "over {sets} sets of {width} seeds ({}–{}, {}–{}, …): rows that differ per set {}; mean {mean:.2} ({lo}–{hi})\n\n\
              | source | kernel | loader | module | N | inodes | sets where it differs |\n\

@@ -173,6 +173,18 @@ fn lone_load_excess() -> Option<Vec<f64>> {
     Some(excess)
 }
 
+/// The model's median load of the CPU set (ms): its median call in the 6.12 lone CPU-set
+/// storm, the unit the testbed's stalls and late wake-ups are fitted in.
+fn model_lone_median_ms(records: &[Measurement]) -> f64 {
+    let lone = records
+        .iter()
+        .find(|r| r.module == "cpu" && r.n == 1 && r.kernel == "6.12" && r.loader == "finit")
+        .expect("the 6.12 lone CPU-set storm");
+    modkit_sim::validate::run_record(lone)
+        .expect("runs")
+        .median_call_ms
+}
+
 /// `Stalls::TESTBED` is the fit of the guest's long lone loads: a tail
 /// `P(excess > x) = p · exp(-x / M)` through its 95th and 98th percentiles gives the chance
 /// `p` that a load is stalled and the mean stall `M` (in median loads); with the model's
@@ -190,14 +202,7 @@ fn the_testbed_stalls_are_the_fit_of_the_guest_s_long_lone_loads() {
     // The fit also meets the 99th percentile it was not drawn through.
     let predicted_99 = chance * (-x99 / mean_loads).exp();
     assert!((predicted_99 / 0.01 - 1.0).abs() < 0.25, "{predicted_99}");
-    let records = campaign().expect("recorded");
-    let lone = records
-        .iter()
-        .find(|r| r.module == "cpu" && r.n == 1 && r.kernel == "6.12" && r.loader == "finit")
-        .expect("the 6.12 lone CPU-set storm");
-    let median_ms = modkit_sim::validate::run_record(lone)
-        .expect("runs")
-        .median_call_ms;
+    let median_ms = model_lone_median_ms(&campaign().expect("recorded"));
     let every_ms = median_ms / chance;
     let mean_ms = mean_loads * median_ms;
     let t = modkit_sim::Stalls::TESTBED;
@@ -291,13 +296,7 @@ fn the_guest_s_fourth_loader_waits_for_a_vcpu_and_overcommit_is_the_fit() {
         t.gaps_ms.len()
     );
     let records = campaign().expect("recorded");
-    let lone = records
-        .iter()
-        .find(|r| r.module == "cpu" && r.n == 1 && r.kernel == "6.12" && r.loader == "finit")
-        .expect("the 6.12 lone CPU-set storm");
-    let model_median = modkit_sim::validate::run_record(lone)
-        .unwrap()
-        .median_call_ms;
+    let model_median = model_lone_median_ms(&records);
     let guest = (lag4 - lag2) / t.lone_median_ms;
     let fit_ms = guest * model_median;
     let ours = modkit_sim::Overcommit::TESTBED.mean_ns as f64 / 1e6;
