@@ -12,18 +12,21 @@
 //! - `vm exec`: one shell command in a booted guest (an investigation), its record printed;
 //! - `vm repeat`: the campaign's storms whose outcome timing decides, several rounds in one
 //!   boot per kernel; `--write` records testbed/repeats.json (what the kernel model's
-//!   validation compares its range with) and its table in docs/testbed.md.
+//!   validation compares its range with) and its table in docs/testbed.md;
+//! - `vm phases`: one racer loads the CPU set under the function_graph tracer; `--write`
+//!   records where each load's time goes (testbed/phases.json) and its table.
 //!
 //! Submodules: `assets` (packages, static binaries, depmod'd trees), `moddb` (the tree's
 //! text indexes), `initramfs`, `plan` (steps and /init), `qemu` (boot and watchdog),
 //! `record` (console lines to JSON records), `docs` (results file, tables, plot), `duel`,
-//! `repeat`.
+//! `repeat`, `phases`.
 
 mod assets;
 mod docs;
 mod duel;
 mod initramfs;
 mod moddb;
+mod phases;
 mod plan;
 mod qemu;
 mod record;
@@ -57,6 +60,8 @@ enum VmCommand {
     Repeat(RepeatArgs),
     /// Boot a kernel, run one shell command in the guest and print its record.
     Exec(ExecArgs),
+    /// Lone loads of the CPU set under the function_graph tracer: where their time goes.
+    Phases(PhasesArgs),
 }
 
 #[derive(clap::Args)]
@@ -67,6 +72,19 @@ struct ExecArgs {
     /// The command, run by the guest's busybox `sh -c` (the CPU set's files:
     /// `modprobe --show-depends "$(cat /sys/devices/system/cpu/modalias)"`).
     script: String,
+}
+
+#[derive(clap::Args)]
+struct PhasesArgs {
+    /// Kernels to run (default: both).
+    #[arg(long, value_delimiter = ',', default_value = "6.1,6.12")]
+    kernel: Vec<String>,
+    /// Traced storms per system call and kernel.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Record testbed/phases.json and its table in docs/testbed.md.
+    #[arg(long)]
+    write: bool,
 }
 
 #[derive(clap::Args)]
@@ -164,6 +182,7 @@ pub fn run(args: Args) -> Result {
         VmCommand::Campaign(a) => campaign(a),
         VmCommand::Duel(a) => duel(a),
         VmCommand::Repeat(a) => repeat(a),
+        VmCommand::Phases(a) => phases(a),
         VmCommand::Exec(a) => exec(a),
     }
 }
@@ -389,6 +408,22 @@ fn exec(a: ExecArgs) -> Result {
         println!("{record}");
     }
     Ok(())
+}
+
+fn phases(a: PhasesArgs) -> Result {
+    let mut records = Vec::new();
+    for assets in &assets::prepare(&a.kernel)? {
+        let runs = run_steps(assets, &phases::steps(a.rounds), 4, None)?;
+        println!("{}", record::summary(&runs));
+        records.extend(phases::from_runs(&runs)?);
+    }
+    match a.write {
+        true => phases::write(&records),
+        false => {
+            print!("{}", phases::table(&records));
+            Ok(())
+        }
+    }
 }
 
 /// A recorded JSON array of records.
