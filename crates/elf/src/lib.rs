@@ -35,4 +35,4 @@ pub mod synth;
 pub use compress::{decompress, Compression};
 pub use error::Error;
 pub use module::{Binding, DepSymbol, Export, ModinfoEntry, Module, SectionInfo, SymbolInfo};
-pub use signature::{Signature, SignatureId};
+pub use signature::{PkeyAlgo, Signature, SignatureId};

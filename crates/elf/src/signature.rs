@@ -88,12 +88,7 @@ impl Signature {
     /// Parse the trailer of a (decompressed) module image; None when it is not signed or
     /// the trailer is rejected (then modinfo prints no signature lines).
     pub fn parse(image: &[u8]) -> Option<Signature> {
-        let body_end = image.len().checked_sub(SIGNATURE_MAGIC.len())?;
-        if image.get(body_end..)? != SIGNATURE_MAGIC {
-            return None;
-        }
-        let struct_at = body_end.checked_sub(MODULE_SIGNATURE_SIZE)?;
-        let t = read_trailer(image.get(struct_at..body_end)?)?;
+        let (t, struct_at) = locate_trailer(image)?;
         let id = SignatureId::from_id_type(t.id_type)?;
         if t.algo >= ALGO_COUNT || usize::from(t.hash) >= HASH_NAMES.len() || t.sig_len == 0 {
             return None;
@@ -155,6 +150,72 @@ impl Signature {
     }
 }
 
+/// The public-key algorithm of a signature: what the kernel's `mod_verify_sig()` verifies
+/// with, which decides what the verification costs (Debian signs its 6.1 modules with RSA,
+/// its 6.12 modules with ECDSA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PkeyAlgo {
+    Rsa,
+    Ecdsa,
+}
+
+impl PkeyAlgo {
+    /// The name the kernel's `public_key` gives the algorithm family.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PkeyAlgo::Rsa => "rsa",
+            PkeyAlgo::Ecdsa => "ecdsa",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<PkeyAlgo> {
+        match name {
+            "rsa" => Some(PkeyAlgo::Rsa),
+            "ecdsa" => Some(PkeyAlgo::Ecdsa),
+            _ => None,
+        }
+    }
+
+    /// The family of a signature algorithm OID: rsaEncryption and the `sha*WithRSAEncryption`
+    /// arc, or the ANSI X9.62 arc (`id-ecPublicKey`, `ecdsa-with-SHA*`).
+    fn of_oid(oid: &ObjectIdentifier) -> Option<PkeyAlgo> {
+        let dotted = oid.to_string();
+        if dotted.starts_with("1.2.840.113549.1.1.") {
+            Some(PkeyAlgo::Rsa)
+        } else if dotted.starts_with("1.2.840.10045.") {
+            Some(PkeyAlgo::Ecdsa)
+        } else {
+            None
+        }
+    }
+}
+
+impl Signature {
+    /// The public-key algorithm of the first signer of a PKCS#7 trailer — the only kind the
+    /// kernel verifies (`mod_check_sig`); None for an unsigned image, a legacy trailer or an
+    /// algorithm of neither family.
+    pub fn pkey_algo(image: &[u8]) -> Option<PkeyAlgo> {
+        let (t, struct_at) = locate_trailer(image)?;
+        if t.id_type != SignatureId::Pkcs7.id_type() {
+            return None;
+        }
+        let der_bytes = image.get(struct_at.checked_sub(t.sig_len)?..struct_at)?;
+        let signed = signed_data(der_bytes)?;
+        let signer = signed.signer_infos.0.iter().next()?;
+        PkeyAlgo::of_oid(&signer.signature_algorithm.oid)
+    }
+}
+
+/// The `struct module_signature` of a signed image and where it starts.
+fn locate_trailer(image: &[u8]) -> Option<(Trailer, usize)> {
+    let body_end = image.len().checked_sub(SIGNATURE_MAGIC.len())?;
+    if image.get(body_end..)? != SIGNATURE_MAGIC {
+        return None;
+    }
+    let struct_at = body_end.checked_sub(MODULE_SIGNATURE_SIZE)?;
+    Some((read_trailer(image.get(struct_at..body_end)?)?, struct_at))
+}
+
 fn read_trailer(b: &[u8]) -> Option<Trailer> {
     let sig_len = u32::from_be_bytes(b.get(8..12)?.try_into().ok()?);
     Some(Trailer {
@@ -169,13 +230,7 @@ fn read_trailer(b: &[u8]) -> Option<Trailer> {
 
 /// The PKCS#7 fields from the first SignerInfo of a DER `ContentInfo { SignedData }`.
 fn parse_pkcs7(der_bytes: &[u8]) -> Option<Signature> {
-    // Bytes after the first DER object are ignored, as kmod 30 (OpenSSL's d2i) does.
-    let mut reader = der::SliceReader::new(der_bytes).ok()?;
-    let info = ContentInfo::decode(&mut reader).ok()?;
-    if info.content_type != const_oids::SIGNED_DATA {
-        return None;
-    }
-    let signed: SignedData = info.content.decode_as().ok()?;
+    let signed = signed_data(der_bytes)?;
     let signer = signed.signer_infos.0.iter().next()?;
     let SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
         issuer,
@@ -201,6 +256,17 @@ fn parse_pkcs7(der_bytes: &[u8]) -> Option<Signature> {
     })
 }
 
+/// The `SignedData` of a DER `ContentInfo`. Bytes after the first DER object are ignored,
+/// as kmod 30 (OpenSSL's d2i) does.
+fn signed_data(der_bytes: &[u8]) -> Option<SignedData> {
+    let mut reader = der::SliceReader::new(der_bytes).ok()?;
+    let info = ContentInfo::decode(&mut reader).ok()?;
+    if info.content_type != const_oids::SIGNED_DATA {
+        return None;
+    }
+    info.content.decode_as().ok()
+}
+
 /// Minimal unsigned big-endian bytes (OpenSSL `BN_bn2bin`): no leading zero bytes.
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
@@ -213,8 +279,6 @@ pub(crate) mod const_oids {
     pub const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
     pub const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
     pub const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
-    pub const RSA_ENCRYPTION: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 }
 
 /// The digest OIDs kmod 30 accepts in a PKCS#7 signature, as indexes into [`HASH_NAMES`]

@@ -113,6 +113,23 @@ pub fn pkcs7_der_with_issuer(
     digest_oid: &str,
     signature: &[u8],
 ) -> Result<Vec<u8>, der::Error> {
+    pkcs7_der_signed_with(issuer, serial, digest_oid, RSA_ENCRYPTION, signature)
+}
+
+/// rsaEncryption, the signature algorithm `sign-file` names for an RSA key.
+pub const RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+/// ecdsa-with-SHA256, what it names for an ECDSA key (Debian's 6.12 modules).
+pub const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
+
+/// Like [`pkcs7_der_with_issuer`] with the signer's signature algorithm OID given
+/// (e.g. [`ECDSA_WITH_SHA256`]).
+pub fn pkcs7_der_signed_with(
+    issuer: &[(&str, &[u8])],
+    serial: &[u8],
+    digest_oid: &str,
+    signature_oid: &str,
+    signature: &[u8],
+) -> Result<Vec<u8>, der::Error> {
     let digest = cms::cert::x509::spki::AlgorithmIdentifierOwned {
         oid: oid(digest_oid)?,
         parameters: None,
@@ -135,7 +152,7 @@ pub fn pkcs7_der_with_issuer(
         digest_alg: digest.clone(),
         signed_attrs: None,
         signature_algorithm: cms::cert::x509::spki::AlgorithmIdentifierOwned {
-            oid: const_oids::RSA_ENCRYPTION,
+            oid: oid(signature_oid)?,
             parameters: None,
         },
         signature: OctetString::new(signature.to_vec())?,
