@@ -50,6 +50,10 @@ pub struct ModuleFacts {
     pub image_size: u64,
     /// Signature trailer bytes stripped by L1 (`info->len = image_size - trailer`).
     pub sig_trailer: u64,
+    /// The signature's public-key algorithm (`"rsa"`, `"ecdsa"`): what L1's verification
+    /// costs. Absent for an unsigned module.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkey_algo: Option<String>,
     /// `.BTF` size (the COMING-time copy).
     pub btf_size: u64,
     /// `depends=` of `.modinfo`.
@@ -215,6 +219,7 @@ impl ModuleFacts {
                 .then(|| compression.as_str().to_owned()),
             image_size: image.len() as u64,
             sig_trailer: image.len() as u64 - len.min(image.len() as u64),
+            pkey_algo: modkit_elf::Signature::pkey_algo(&image).map(|a| a.as_str().to_owned()),
             btf_size,
             depends,
             sections: facts

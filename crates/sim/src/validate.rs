@@ -290,7 +290,8 @@ fn testbed_storm(mut record: serde_json::Value, boot: &mut Boot) -> Option<serde
 pub const TESTBED_MACHINE: &str = "tcg-haswell";
 
 /// xfs of Debian 6.12.107 as kernel-loader §5.4 gives it: file, decompressed size,
-/// trailer, and the raw size of each memory type (one placed section per type).
+/// trailer (ECDSA-signed, as Debian's 6.12 modules are), and the raw size of each memory
+/// type (one placed section per type).
 pub fn xfs_6_12_107() -> ModuleFacts {
     const EXEC_ALLOC: u64 = 0x6;
     const ALLOC: u64 = 0x2;
@@ -303,6 +304,7 @@ pub fn xfs_6_12_107() -> ModuleFacts {
         compression: Some("xz".to_owned()),
         image_size: 5_594_199,
         sig_trailer: 303,
+        pkey_algo: Some("ecdsa".to_owned()),
         btf_size: 382_367,
         depends: vec!["libcrc32c".to_owned()],
         sections: vec![
