@@ -14,6 +14,7 @@ use crate::memory::{vmalloc_pages, Area, Memory, PAGE};
 use crate::profile::ModuleFacts;
 use crate::stats::{DupReason, Stats};
 use modkit_elf::layout::{Generation, Layout, MemType};
+use modkit_elf::PkeyAlgo;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
@@ -57,6 +58,8 @@ pub struct SimModule {
     pub init_ns: Option<Ns>,
     /// Kernel threads `init` starts that outlive the load (their stacks).
     pub init_threads: u32,
+    /// The signature's public-key algorithm (L1's verification), if signed.
+    pub pkey_algo: Option<PkeyAlgo>,
 }
 
 impl SimModule {
@@ -94,6 +97,7 @@ impl SimModule {
             init_errno: facts.init_errno.as_deref().and_then(Errno::parse),
             init_ns: None,
             init_threads: facts.init_threads,
+            pkey_algo: facts.pkey_algo.as_deref().and_then(PkeyAlgo::parse),
         }
     }
 
@@ -185,6 +189,8 @@ struct Loader {
     btf: u64,
     /// When the system call began.
     started: Ns,
+    /// How long after `started` the call first reached a patient check.
+    to_check: Option<Ns>,
 }
 
 /// The module list entry (`struct module` while on the list).
@@ -251,6 +257,9 @@ pub struct Counters {
     pub call_ns: Vec<Ns>,
     /// When each task entered its first system call.
     pub first_call_ns: BTreeMap<TaskId, Ns>,
+    /// Of each successful call, the share of its time spent before its first patient
+    /// check (the guest's measure: testbed/phases.json).
+    pub check_share: Vec<f64>,
 }
 
 /// The model of one kernel.
@@ -610,6 +619,7 @@ impl Engine {
             layout_bytes: 0,
             btf: 0,
             started: self.now,
+            to_check: None,
         });
         self.counters.syscalls += 1;
         self.counters.first_call_ns.entry(task).or_insert(self.now);
@@ -940,7 +950,13 @@ impl Engine {
     /// L1–L3.
     fn checks(&mut self, l: LoaderId) {
         let m = self.loaders[l].module;
-        let d = at_rate(self.modules[m].info_len, self.cfg.timing.verify_mb_s);
+        let timing = &self.cfg.timing;
+        let verify = match self.modules[m].pkey_algo {
+            Some(PkeyAlgo::Rsa) => timing.rsa_verify_ns,
+            Some(PkeyAlgo::Ecdsa) => timing.ecdsa_verify_ns,
+            None => 0,
+        };
+        let d = verify + at_rate(self.modules[m].info_len, timing.verify_mb_s);
         self.after(l, d, Step::ChecksDone);
     }
 
@@ -1010,9 +1026,16 @@ impl Engine {
         true
     }
 
+    /// Notes when the call first comes to a patient check (L4 from 6.4, L6 before).
+    fn reach_check(&mut self, l: LoaderId) {
+        let loader = &mut self.loaders[l];
+        loader.to_check.get_or_insert(self.now - loader.started);
+    }
+
     /// L4 (6.4+).
     fn early_check(&mut self, l: LoaderId) {
         self.loaders[l].step = Step::EarlyCheck;
+        self.reach_check(l);
         if self.module_mutex_blocks(l) {
             return;
         }
@@ -1073,6 +1096,7 @@ impl Engine {
     /// L6: `add_unformed_module()`.
     fn add_unformed(&mut self, l: LoaderId) {
         self.loaders[l].step = Step::AddUnformed;
+        self.reach_check(l);
         if self.module_mutex_blocks(l) {
             return;
         }
@@ -1273,6 +1297,13 @@ impl Engine {
         };
         let took = at.max(self.now) - self.loaders[l].started;
         self.counters.call_ns.push(took);
+        if let (Ok(()), Some(to_check)) = (result, self.loaders[l].to_check) {
+            if took > 0 {
+                self.counters
+                    .check_share
+                    .push(to_check as f64 / took as f64);
+            }
+        }
         *self.counters.errnos.entry(key.clone()).or_default() += 1;
         *self
             .counters

@@ -157,6 +157,9 @@ pub struct Report {
     /// When each task that made a system call entered its first, ms, in task order (the
     /// testbed records the same per loader: the first start of its `calls_ms`).
     pub first_call_ms: Vec<f64>,
+    /// The median share of a successful call's time spent before its first patient check
+    /// (0 without such calls; the guest's: testbed/phases.json).
+    pub median_check_share: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -805,6 +808,17 @@ pub fn report_of(eng: &Engine, profile: &str, task_failures: u64) -> Report {
             .values()
             .map(|&ns| ns as f64 / 1e6)
             .collect(),
+        median_check_share: lower_median(&c.check_share),
+    }
+}
+
+/// The lower median of `values` (0 when empty), as `median_ms` takes it.
+fn lower_median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n => sorted[(n - 1) / 2],
     }
 }
 

@@ -456,3 +456,29 @@ fn a_loader_woken_while_the_vcpus_are_taken_waits_for_one() {
         "6.12: the duplicates sleep, the 4th does not wait ({v612:.2} ms against {calm:.2})"
     );
 }
+
+/// L1 verifies the signature with the key's algorithm: a lone load of xfs takes
+/// `rsa_verify_ns` longer signed with RSA than unsigned, `ecdsa_verify_ns` longer with
+/// ECDSA (Debian's 6.1 and 6.12 modules; testbed/phases.json).
+#[test]
+fn the_signature_s_algorithm_sets_what_verifying_it_costs() {
+    let lone = |algo: Option<&str>| {
+        let mut p = Profile::builtin("skylake-sp@6.1").unwrap();
+        let xfs = p.modules.iter_mut().find(|m| m.name == "xfs").unwrap();
+        assert_eq!(
+            xfs.pkey_algo.as_deref(),
+            Some("rsa"),
+            "Debian 6.1 signs with RSA"
+        );
+        xfs.pkey_algo = algo.map(str::to_owned);
+        let mut cfg = Config::new(Version::V6_12, 4);
+        cfg.timing.jitter = 0.0;
+        let r = run(&p, cfg, &racer(1, false, 0)).expect("runs");
+        assert_eq!(r.ok, 1);
+        (r.median_call_ms * 1e6).round() as u64
+    };
+    let t = modkit_sim::Timing::default();
+    let unsigned = lone(None);
+    assert_eq!(lone(Some("rsa")) - unsigned, t.rsa_verify_ns);
+    assert_eq!(lone(Some("ecdsa")) - unsigned, t.ecdsa_verify_ns);
+}
