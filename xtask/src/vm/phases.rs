@@ -177,12 +177,13 @@ impl Syscall {
         if early_check {
             return Some(self.first("module_frob_arch_sections")?.start_ms - self.start_ms);
         }
-        let init = self.first("do_init_module").map_or(f64::MAX, |s| s.start_ms);
+        let init = self
+            .first("do_init_module")
+            .map_or(f64::MAX, |s| s.start_ms);
         let alloc = self
             .spans
             .iter()
-            .filter(|s| s.function == "module_alloc" && s.start_ms < init)
-            .last()?;
+            .rfind(|s| s.function == "module_alloc" && s.start_ms < init)?;
         Some(alloc.start_ms + alloc.duration_ms? - self.start_ms)
     }
 }
@@ -253,7 +254,11 @@ pub fn from_runs(runs: &[Value]) -> Result<Vec<Value>> {
             continue;
         };
         let kernel = run["kernel"].as_str().unwrap_or("");
-        let kernel = if kernel.starts_with("6.1.") { "6.1" } else { "6.12" };
+        let kernel = if kernel.starts_with("6.1.") {
+            "6.1"
+        } else {
+            "6.12"
+        };
         let stdout = run["stdout"]
             .as_str()
             .ok_or_else(|| format!("phases: {label} on {kernel} has no output"))?;
@@ -314,7 +319,9 @@ pub fn table(records: &[Value]) -> String {
             share * 100.0,
         );
     }
-    out.push_str("\nMilliseconds, medians over the successful loads (a column's medians need not add up).\n");
+    out.push_str(
+        "\nMilliseconds, medians over the successful loads (a column's medians need not add up).\n",
+    );
     out
 }
 
@@ -390,7 +397,10 @@ mod tests {
 
     #[test]
     fn a_trace_that_misses_calls_is_an_error() {
-        let out = stdout().replace("[\"c.ko.xz\",90,121.5,\"EEXIST\"]", "[\"c.ko.xz\",90,121.5,\"EEXIST\"],[\"d.ko.xz\",130,140,\"0\"]");
+        let out = stdout().replace(
+            "[\"c.ko.xz\",90,121.5,\"EEXIST\"]",
+            "[\"c.ko.xz\",90,121.5,\"EEXIST\"],[\"d.ko.xz\",130,140,\"0\"]",
+        );
         let err = records("6.12", "finit", 1, &out).unwrap_err().to_string();
         assert!(err.contains("2 calls traced, 3 reported"), "{err}");
     }
@@ -414,6 +424,14 @@ mod tests {
                 _ => String::new(),
             })
             .collect();
-        assert_eq!(labels, ["phases:finit:1", "phases:init:1", "phases:finit:2", "phases:init:2"]);
+        assert_eq!(
+            labels,
+            [
+                "phases:finit:1",
+                "phases:init:1",
+                "phases:finit:2",
+                "phases:init:2"
+            ]
+        );
     }
 }
