@@ -416,6 +416,21 @@ mod tests {
     }
 
     #[test]
+    fn docs_testbed_md_shows_the_recorded_phases() {
+        let read = |path: &str| std::fs::read_to_string(workspace_root().join(path)).unwrap();
+        let records: Vec<Value> = serde_json::from_str(&read("testbed/phases.json")).unwrap();
+        assert!(records.len() > 150, "{} recorded calls", records.len());
+        let doc = read("docs/testbed.md");
+        let start = doc.find(BEGIN).expect("the phases section") + BEGIN.len() + 1;
+        let end = doc.find(END).expect("its end");
+        assert_eq!(
+            &doc[start..end],
+            table(&records),
+            "docs/testbed.md's phases table is not testbed/phases.json's"
+        );
+    }
+
+    #[test]
     fn steps_alternate_the_calls_round_by_round() {
         let labels: Vec<String> = steps(2)
             .iter()
