@@ -132,7 +132,8 @@ fn run_model(args: &Args) -> Result {
             sh("nproc"),
             sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'"),
         );
-        let _ = writeln!(section, "```\n{}```\n{MODEL_END}", out);
+        // No newline after the end marker: the section replaces one that has none.
+        let _ = write!(section, "```\n{}```\n{MODEL_END}", out);
         std::fs::write(&path, with_model_section(&old, &section))?;
         println!("xtask: wrote {}", path.display());
     }
