@@ -152,8 +152,9 @@ impl Stalls {
     /// the guest (the N = 1 CPU-set storms of testbed/results.json and repeats.json: 5 %
     /// of loads take more than 0.86 times their module's median longer, 2 % more than
     /// 1.71, 1 % more than 2.39). A stall hitting one load in 8 with a mean of 0.93 of a
-    /// median load gives that tail; the model's median load of the set is 9.8 ms.
-    /// `tests/reference.rs` refits it from the records.
+    /// median load gives that tail; the model's median load of the set is 8.0 ms (the mean
+    /// of its lone CPU-set storms' medians, both kernels). `tests/reference.rs` refits it
+    /// from the records.
     pub const TESTBED: Stalls = Stalls {
         every_ns: 63_000_000,
         mean_ns: 7_400_000,

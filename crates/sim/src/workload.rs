@@ -812,7 +812,7 @@ pub fn report_of(eng: &Engine, profile: &str, task_failures: u64) -> Report {
     }
 }
 
-/// The lower median of `values` (0 when empty), as `median_ms` takes it.
+/// The lower middle of `values` sorted (0 when empty).
 fn lower_median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_unstable_by(f64::total_cmp);
@@ -824,10 +824,6 @@ fn lower_median(values: &[f64]) -> f64 {
 
 /// The median of `ns`, in ms (the lower middle of an even count; 0 for none).
 fn median_ms(ns: &[Ns]) -> f64 {
-    let mut sorted = ns.to_vec();
-    sorted.sort_unstable();
-    match sorted.len() {
-        0 => 0.0,
-        n => sorted[(n - 1) / 2] as f64 / 1e6,
-    }
+    let ms: Vec<f64> = ns.iter().map(|&n| n as f64 / 1e6).collect();
+    lower_median(&ms)
 }

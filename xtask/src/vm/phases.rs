@@ -15,6 +15,7 @@
 //! the sections).
 
 use super::plan::Step;
+use crate::bench::median;
 use crate::util::{workspace_root, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -267,15 +268,6 @@ pub fn from_runs(runs: &[Value]) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 /// The successful loads of each (kernel, call), every phase's median over them, and the
 /// median share of a load spent before the patient check.
 pub fn table(records: &[Value]) -> String {
@@ -292,20 +284,15 @@ pub fn table(records: &[Value]) -> String {
          |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for ((kernel, call), rs) in &groups {
-        let col = |f: &str| median(rs.iter().filter_map(|r| r[f].as_f64()).collect());
-        let between = median(
-            rs.iter()
-                .filter_map(|r| {
-                    let total = r["total_ms"].as_f64()?;
-                    Some(total - r["to_check_ms"].as_f64()? - r["from_init_ms"].as_f64()?)
-                })
-                .collect(),
-        );
-        let share = median(
-            rs.iter()
-                .filter_map(|r| Some(r["to_check_ms"].as_f64()? / r["total_ms"].as_f64()?))
-                .collect(),
-        );
+        let over = |value: &dyn Fn(&Value) -> Option<f64>| {
+            let mut v: Vec<f64> = rs.iter().filter_map(|r| value(r)).collect();
+            median(&mut v)
+        };
+        let ms = |r: &Value, f: &str| r[f].as_f64();
+        let col = |f: &str| over(&|r| ms(r, f));
+        let between =
+            over(&|r| Some(ms(r, "total_ms")? - ms(r, "to_check_ms")? - ms(r, "from_init_ms")?));
+        let share = over(&|r| Some(ms(r, "to_check_ms")? / ms(r, "total_ms")?));
         let _ = writeln!(
             out,
             "| {kernel} | `{call}_module` | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {between:.1} | {:.1} | {:.0} % |",
