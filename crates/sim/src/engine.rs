@@ -300,7 +300,8 @@ pub struct Engine {
     /// KASLR offset and start jitter do not depend on whether stalls are modelled.
     stall_rng: crate::Rng,
     /// When each piece of CPU work now in flight ends (with `Config::overcommit`): the
-    /// workload's tasks that hold a vCPU.
+    /// workload's tasks that hold a vCPU. With CPU contention only the vCPUs just handed
+    /// to a woken task until its work is queued; the queue itself counts the rest.
     running: Vec<Ns>,
     /// Tasks woken while every vCPU was taken, each with whether it has one now, and the
     /// order they wait in.
@@ -494,11 +495,14 @@ impl Engine {
         }
     }
 
-    /// vCPUs neither the workload's running tasks nor the background tasks hold.
+    /// vCPUs neither the workload's running tasks nor the background tasks hold. With
+    /// CPU contention a task holds its vCPU while its work is in the processors' queue
+    /// (however long sharing makes it); without, until its work's end.
     fn free_vcpus(&mut self, o: &crate::config::Overcommit) -> usize {
         let now = self.now;
         self.running.retain(|&end| end > now);
-        (o.vcpus as usize).saturating_sub(self.running.len() + o.background as usize)
+        let sharing = self.cpu.as_ref().map_or(0, |c| c.running());
+        (o.vcpus as usize).saturating_sub(self.running.len() + sharing + o.background as usize)
     }
 
     /// The waiting task `idx` gets a vCPU (unless it has one already).
@@ -544,7 +548,7 @@ impl Engine {
             None => work,
         };
         let now = self.now;
-        if self.cfg.overcommit.is_some() {
+        if self.cfg.overcommit.is_some() && self.cpu.is_none() {
             self.running.push(now + work);
         }
         match self.cpu.as_mut() {

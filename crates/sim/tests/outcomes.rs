@@ -457,6 +457,36 @@ fn a_loader_woken_while_the_vcpus_are_taken_waits_for_one() {
     );
 }
 
+/// With CPU contention a woken task's vCPU is taken as long as the work it runs is in the
+/// processors' queue, however far sharing stretches it: the 4th of 4 xfs racers on 6.1
+/// (whose turn never comes) starts once one of the first three goes to sleep, later on 3
+/// shared processors than on 64 — not when the first piece of work's unshared length has
+/// passed.
+#[test]
+fn a_vcpu_stays_taken_while_its_work_is_shared() {
+    let lag = |processors: u32| {
+        let p = Profile::builtin("skylake-sp@6.1").unwrap();
+        let mut cfg = Config::new(Version::V6_1, 4);
+        cfg.timing.jitter = 0.0;
+        cfg.overcommit = Some(modkit_sim::Overcommit {
+            mean_ns: 1_000_000_000_000,
+            ..modkit_sim::Overcommit::TESTBED
+        });
+        cfg.contention = Some(modkit_sim::Contention {
+            processors,
+            background: 1,
+        });
+        let mut starts = run(&p, cfg, &racer(4, false, 0)).unwrap().first_call_ms;
+        starts.sort_by(f64::total_cmp);
+        starts[3] - starts[2]
+    };
+    let (shared, plenty) = (lag(3), lag(64));
+    assert!(
+        plenty > 1.0 && shared > 1.2 * plenty,
+        "the 4th racer starts {shared:.2} ms after the 3rd on 3 processors, {plenty:.2} on 64"
+    );
+}
+
 /// L1 verifies the signature with the key's algorithm: a lone load of xfs takes
 /// `rsa_verify_ns` longer signed with RSA than unsigned, `ecdsa_verify_ns` longer with
 /// ECDSA (Debian's 6.1 and 6.12 modules; testbed/phases.json).
