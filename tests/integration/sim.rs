@@ -91,6 +91,46 @@ fn storm_with_testbed_stalls_takes_longer_with_the_same_answers() {
     assert!(longer > 0, "no seed's calls were stalled");
 }
 
+/// `--testbed-scheduler` runs a storm with the testbed guest's scheduler
+/// (`GuestScheduler::TESTBED`): 8 racers of xfs on 6.1 share 3 processors with the sampler
+/// and the late ones wait for a vCPU, so the storm takes longer with the same answers.
+#[test]
+fn storm_with_the_testbed_scheduler_shares_the_processors() {
+    let storm = |scheduler: bool| {
+        let mut args = vec![
+            "storm",
+            "--kernel",
+            "6.1",
+            "--cpus",
+            "4",
+            "--profile",
+            "skylake-sp",
+            "--module",
+            "xfs",
+            "--racers",
+            "8",
+            "--json",
+        ];
+        if scheduler {
+            args.push("--testbed-scheduler");
+        }
+        let out = run("sim_storm_scheduler", "sim", &args)?;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        Some(serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON"))
+    };
+    let (Some(free), Some(shared)) = (storm(false), storm(true)) else {
+        return;
+    };
+    assert_eq!(free["errnos"], shared["errnos"]);
+    let end = |v: &serde_json::Value| v["end_ms"].as_f64().expect("end_ms");
+    assert!(
+        end(&shared) > 1.5 * end(&free),
+        "{} ms shared, {} ms with a processor each",
+        end(&shared),
+        end(&free)
+    );
+}
+
 #[test]
 fn storm_json_carries_the_report() {
     let Some(out) = run(
@@ -474,9 +514,16 @@ fn docs_model_md_shows_how_often_each_row_differs_over_seed_sets() {
     };
     let stdout = text(&out.stdout);
     let sets = &stdout[stdout.find("over 32 sets").expect("the seed sets' report")..];
-    assert!(
-        sets.contains("| 32 of 32 |"),
-        "some rows differ with every set:\n{sets}"
+    let table_differ = stdout.lines().filter(|l| l.ends_with("| **no** |")).count();
+    let first_set = sets
+        .split("rows that differ per set ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("the count per set");
+    assert_eq!(
+        first_set,
+        table_differ.to_string(),
+        "the first set is the table's seeds:\n{sets}"
     );
     let command =
         "modkit sim validate testbed/results.json --repeats testbed/repeats.json,testbed/call-times.json --seed-sets 32";
@@ -493,19 +540,32 @@ fn docs_model_md_shows_how_often_each_row_differs_over_seed_sets() {
     assert_eq!(usage.status.code(), Some(2), "{}", text(&usage.stderr));
 }
 
-/// `--overcommit` runs the validation with the guest's late wake-ups: a different table.
+/// `--no-scheduler` runs the validation without the guest's scheduler (every task on a
+/// processor of its own, woken at once): a different table, with more rows differing.
 #[test]
-fn validate_with_overcommit_runs_the_late_wake_ups() {
+fn validate_without_the_scheduler_runs_every_task_on_its_own_processor() {
     let args = recorded_validate_args();
     let mut with: Vec<&str> = args.iter().map(String::as_str).collect();
-    let Some(plain) = run("sim_validate_plain", "sim", &with) else {
+    let Some(scheduled) = run("sim_validate_plain", "sim", &with) else {
         return;
     };
-    with.push("--overcommit");
-    let late = run("sim_validate_overcommit", "sim", &with).unwrap();
-    assert!(!text(&late.stderr).contains("panicked"));
-    assert!(text(&late.stdout).contains(" records: "));
-    assert_ne!(text(&plain.stdout), text(&late.stdout));
+    with.push("--no-scheduler");
+    let free = run("sim_validate_no_scheduler", "sim", &with).unwrap();
+    assert!(!text(&free.stderr).contains("panicked"));
+    assert!(text(&free.stdout).contains(" records: "));
+    assert_ne!(text(&scheduled.stdout), text(&free.stdout));
+    let differing = |out: &std::process::Output| {
+        text(&out.stdout)
+            .lines()
+            .filter(|l| l.ends_with("| **no** |"))
+            .count()
+    };
+    assert!(
+        differing(&free) > differing(&scheduled),
+        "{} rows differ without the scheduler, {} with",
+        differing(&free),
+        differing(&scheduled)
+    );
 }
 
 #[test]

@@ -26,7 +26,10 @@ pub struct Timing {
     pub entry_ns: Ns,
     /// `kernel_read_file` / `copy_module_from_user` throughput.
     pub read_mb_s: f64,
-    /// In-kernel xz decompression throughput (output bytes).
+    /// In-kernel xz decompression throughput (output bytes): the slope of the guest's
+    /// traced decompressions (testbed/phases.json, 16 MB/s) in model time. Their fixed
+    /// part (about 13 ms: the decoder and its 1 MiB dictionary) is left out: as a fixed
+    /// cost it makes the validation worse (docs/model.md §3.1).
     pub decompress_mb_s: f64,
     /// L1–L3: signature hash and ELF checks, over `info->len`.
     pub verify_mb_s: f64,
@@ -70,7 +73,7 @@ impl Default for Timing {
             jitter: 0.6,
             entry_ns: 20_000,
             read_mb_s: 200.0,
-            decompress_mb_s: 50.0,
+            decompress_mb_s: 160.0,
             verify_mb_s: 200.0,
             rsa_verify_ns: 350_000,
             ecdsa_verify_ns: 3_000_000,
@@ -152,7 +155,7 @@ impl Stalls {
     /// the guest (the N = 1 CPU-set storms of testbed/results.json and repeats.json: 5 %
     /// of loads take more than 0.86 times their module's median longer, 2 % more than
     /// 1.71, 1 % more than 2.39). A stall hitting one load in 8 with a mean of 0.93 of a
-    /// median load gives that tail; the model's median load of the set is 8.0 ms (the mean
+    /// median load gives that tail; the model's median load of the set is 7.8 ms (the mean
     /// of its lone CPU-set storms' medians, both kernels). `tests/reference.rs` refits it
     /// from the records.
     pub const TESTBED: Stalls = Stalls {
@@ -191,7 +194,8 @@ pub struct Overcommit {
 impl Overcommit {
     /// Fitted to how late the last of 4 loaders starts after the storm's barrier in the
     /// guest, behind the third (testbed/call-times.json; at 1 and 2 loaders none is late).
-    /// `tests/reference.rs` refits it from the records.
+    /// `tests/reference.rs` refits it from the records. The validation runs with it
+    /// (`validate::GuestScheduler::TESTBED`).
     pub const TESTBED: Overcommit = Overcommit {
         vcpus: 4,
         background: 1,
@@ -216,6 +220,20 @@ pub struct Contention {
     /// Tasks outside the workload that are always runnable (the testbed's tight-loop
     /// `/proc/meminfo` sampler).
     pub background: u32,
+}
+
+impl Contention {
+    /// The testbed's guest, in processors of a lone load's speed (the timing is calibrated
+    /// on lone loads): its 4 vCPUs run as host threads on 2 host cores, so it executes
+    /// like something between 2 and 4 of them, shared with the sampler's tight loop. The
+    /// records choose: with the late wake-ups (`Overcommit::TESTBED`) and the measured
+    /// rates, 2, 3 and 4 processors leave 2.66, 1.84 and 2.44 validation rows differing
+    /// on average over 32 sets of seeds. `tests/reference.rs` checks 3 against 2 and 4.
+    /// The validation runs with it (`validate::GuestScheduler::TESTBED`).
+    pub const TESTBED: Contention = Contention {
+        processors: 3,
+        background: 1,
+    };
 }
 
 impl Config {

@@ -19,12 +19,16 @@
 //! of two ranges: every count and the peak of the guest's runs must meet the model's
 //! range over the seeds.
 //!
+//! Every record runs as the testbed's guest ran it: its vCPUs stall now and then
+//! (`Stalls::TESTBED`), a task woken while they are taken waits for one, and the work
+//! shares the processors with the sampler ([`GuestScheduler::TESTBED`]).
+//!
 //! The spec's rows run on the reference profile (skylake-sp; for 6.12 xfs as Debian
 //! 6.12.107 has it, kernel-loader §5.4). The campaign's records run on the testbed
 //! guest's profile (`tcg-haswell`), with the file sizes the record gives, and know which
 //! pinned modules an earlier storm of the same boot left loaded.
 
-use crate::config::{Config, Overcommit, Stalls};
+use crate::config::{Config, Contention, Overcommit, Stalls};
 use crate::profile::{file_stem, ModuleFacts, Profile, ProfileError};
 use crate::version::Version;
 use crate::workload::{self, RacerCall, Report, Userspace, Workload};
@@ -935,17 +939,41 @@ pub fn run_record(m: &Measurement) -> Result<Report, String> {
     run_record_seeded(m, Config::new(Version::V6_1, 4).seed)
 }
 
-/// Runs the model for one record with jitter seed `seed`.
-pub fn run_record_seeded(m: &Measurement, seed: u64) -> Result<Report, String> {
-    run_record_with(m, seed, None)
+/// How the model stands in for the testbed guest's scheduler: late wake-ups while its
+/// vCPUs are taken (`Config::overcommit`) and the processors every piece of work shares
+/// (`Config::contention`). The validation runs with [`GuestScheduler::TESTBED`]; the
+/// vCPU stalls (`Stalls::TESTBED`) always.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestScheduler {
+    pub overcommit: Option<Overcommit>,
+    pub contention: Option<Contention>,
 }
 
-/// Runs the model for one record with jitter seed `seed` and, if given, the guest's late
-/// wake-ups (`Config::overcommit`).
+impl GuestScheduler {
+    /// The testbed's guest: 4 vCPUs, the sampler on one, as fitted to the records.
+    pub const TESTBED: GuestScheduler = GuestScheduler {
+        overcommit: Some(Overcommit::TESTBED),
+        contention: Some(Contention::TESTBED),
+    };
+
+    /// Every task on a processor of its own, woken at once (`sim validate --no-scheduler`).
+    pub const NONE: GuestScheduler = GuestScheduler {
+        overcommit: None,
+        contention: None,
+    };
+}
+
+/// Runs the model for one record with jitter seed `seed`.
+pub fn run_record_seeded(m: &Measurement, seed: u64) -> Result<Report, String> {
+    run_record_with(m, seed, GuestScheduler::TESTBED)
+}
+
+/// Runs the model for one record with jitter seed `seed` and the guest's scheduler as
+/// `guest` has it.
 pub fn run_record_with(
     m: &Measurement,
     seed: u64,
-    overcommit: Option<Overcommit>,
+    guest: GuestScheduler,
 ) -> Result<Report, String> {
     let version: Version = m
         .kernel
@@ -955,7 +983,8 @@ pub fn run_record_with(
     let mut cfg = Config::new(version, 4);
     cfg.seed = seed;
     cfg.stalls = Some(Stalls::TESTBED);
-    cfg.overcommit = overcommit;
+    cfg.overcommit = guest.overcommit;
+    cfg.contention = guest.contention;
     workload::run(&profile, cfg, &workload_of(m, &profile)).map_err(|e| e.to_string())
 }
 
@@ -970,19 +999,19 @@ pub const SEEDS_PER_SET: u64 = *SEEDS.end() - *SEEDS.start() + 1;
 
 /// Compares every record with the model over [`SEEDS`].
 pub fn validate(records: &[Measurement]) -> Outcome {
-    validate_over(records, SEEDS, None)
+    validate_over(records, SEEDS, GuestScheduler::TESTBED)
 }
 
-/// Compares every record with the model over `seeds`, with the guest's late wake-ups if
-/// `overcommit` is given.
+/// Compares every record with the model over `seeds`, with the guest's scheduler as
+/// `guest` has it.
 pub fn validate_over(
     records: &[Measurement],
     seeds: std::ops::RangeInclusive<u64>,
-    overcommit: Option<Overcommit>,
+    guest: GuestScheduler,
 ) -> Outcome {
     let rows = records
         .iter()
-        .map(|m| compare(m, seeds.clone(), overcommit))
+        .map(|m| compare(m, seeds.clone(), guest))
         .collect();
     Outcome { rows, seeds }
 }
@@ -991,12 +1020,12 @@ pub fn validate_over(
 /// (the first is [`SEEDS`]): a row decided by timing can agree with one set of seeds and
 /// not with the next, so how often a row differs says whether its verdict is the model's
 /// or the seeds'.
-pub fn seed_sets(records: &[Measurement], sets: u64, overcommit: Option<Overcommit>) -> SeedSets {
+pub fn seed_sets(records: &[Measurement], sets: u64, guest: GuestScheduler) -> SeedSets {
     let width = SEEDS_PER_SET;
     let outcomes = (0..sets)
         .map(|i| {
             let first = SEEDS.start() + i * width;
-            validate_over(records, first..=first + width - 1, overcommit)
+            validate_over(records, first..=first + width - 1, guest)
         })
         .collect();
     SeedSets { outcomes }
@@ -1065,11 +1094,7 @@ impl SeedSets {
 /// runs (one run: the record) must meet the model's range in every count, and in the
 /// peak widened by the record's tolerance. With one run and a model that gives one
 /// outcome this is equality of the counts and the peak within the tolerance.
-fn compare(
-    m: &Measurement,
-    seeds: std::ops::RangeInclusive<u64>,
-    overcommit: Option<Overcommit>,
-) -> Row {
+fn compare(m: &Measurement, seeds: std::ops::RangeInclusive<u64>, guest: GuestScheduler) -> Row {
     let runs = m.runs();
     let mut row = Row {
         measurement: m.clone(),
@@ -1080,9 +1105,8 @@ fn compare(
         peak_within: false,
         error: None,
     };
-    let reports: Result<Vec<Report>, String> = seeds
-        .map(|seed| run_record_with(m, seed, overcommit))
-        .collect();
+    let reports: Result<Vec<Report>, String> =
+        seeds.map(|seed| run_record_with(m, seed, guest)).collect();
     let reports = match reports {
         Ok(r) => r,
         Err(e) => {
@@ -1196,16 +1220,16 @@ mod tests {
             .into_iter()
             .find(|r| r.first_fails && r.kernel == "6.1")
             .unwrap();
-        let row = compare(&r, SEEDS, None);
+        let row = compare(&r, SEEDS, GuestScheduler::TESTBED);
         assert_eq!(row.mode, Mode::Range, "{row:?}");
         assert!(row.passed(), "{row:?}");
         r.errnos = [("ENOENT".to_owned(), 1), ("EBUSY".to_owned(), 7)].into();
-        assert!(!compare(&r, SEEDS, None).passed());
+        assert!(!compare(&r, SEEDS, GuestScheduler::TESTBED).passed());
         // A deterministic row fails on a peak 6 % off.
         let mut d = spec_reference().into_iter().next().unwrap();
         d.tolerance_kb = None;
         d.peak_vmalloc_delta_kb = Some(6500.0 * 1.06);
-        let row = compare(&d, SEEDS, None);
+        let row = compare(&d, SEEDS, GuestScheduler::TESTBED);
         assert_eq!(row.mode, Mode::Exact);
         assert!(row.errnos_equal && !row.peak_within);
     }
@@ -1253,19 +1277,19 @@ mod tests {
         // One run inside the model's range is enough for the ranges to meet.
         let mut r = base.clone();
         r.repeats = vec![run(1, 7)];
-        let row = compare(&r, SEEDS, None);
+        let row = compare(&r, SEEDS, GuestScheduler::TESTBED);
         assert_eq!(row.mode, Mode::Runs);
         assert_eq!(row.measured.errno("EBUSY").1, 7);
         assert!(row.passed(), "{row:?}");
         // Every run outside it: the ranges do not meet.
         r.errnos = [("ENOENT".to_owned(), 1), ("EBUSY".to_owned(), 7)].into();
         r.repeats = vec![run(1, 7), run(0, 8)];
-        assert!(!compare(&r, SEEDS, None).errnos_equal);
+        assert!(!compare(&r, SEEDS, GuestScheduler::TESTBED).errnos_equal);
         // An errno no run returned but the model does is a difference too.
         r.errnos = base.errnos.clone();
         r.errnos.remove("ENOENT");
         r.repeats = Vec::new();
-        let row = compare(&r, SEEDS, None);
+        let row = compare(&r, SEEDS, GuestScheduler::TESTBED);
         assert!(row.model.errno("ENOENT").0 > 0, "{row:?}");
         assert!(!row.errnos_equal);
         // Peaks: the runs' range widened by 5 % must meet the model's.
@@ -1276,8 +1300,8 @@ mod tests {
             peak_vmalloc_delta_kb: Some(6500.0 * 1.08),
             ..d.run()
         }];
-        assert!(!compare(&d, SEEDS, None).peak_within);
+        assert!(!compare(&d, SEEDS, GuestScheduler::TESTBED).peak_within);
         d.repeats[0].peak_vmalloc_delta_kb = Some(6500.0 * 1.04);
-        assert!(compare(&d, SEEDS, None).passed());
+        assert!(compare(&d, SEEDS, GuestScheduler::TESTBED).passed());
     }
 }

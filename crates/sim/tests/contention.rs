@@ -1,7 +1,8 @@
 //! CPU contention (`Config::contention`, crate `cpu`): processors shared by every piece of
 //! CPU work of a run. Enough processors change nothing; fewer stretch a storm without
 //! changing what a deterministic race returns; and, as docs/model.md §3.1 reports, sharing
-//! the testbed guest's processors does not spread the CPU-set loaders the way the guest did.
+//! the testbed guest's processors does not spread the CPU-set loaders the way the guest
+//! did.
 
 use modkit_sim::workload::{run, RacerCall, Report, Workload};
 use modkit_sim::{Config, Contention, Profile, Version};
@@ -35,11 +36,9 @@ fn with(version: Version, contention: Option<Contention>) -> Config {
     cfg
 }
 
-/// The testbed's guest: 4 vCPUs as host threads on 2 host cores, one tight-loop sampler.
-const TESTBED: Contention = Contention {
-    processors: 2,
-    background: 1,
-};
+/// The testbed's guest as the validation has it: 3 processors of lone-load speed (4 vCPUs
+/// as host threads on 2 host cores), one tight-loop sampler.
+const TESTBED: Contention = Contention::TESTBED;
 
 fn outcome(r: &Report) -> (u64, Vec<(String, u64)>, u64, u64) {
     let errnos = r.errnos.iter().map(|(k, &v)| (k.clone(), v)).collect();
@@ -123,7 +122,7 @@ fn user_space_work_shares_the_processors_too() {
 #[test]
 fn the_testbed_s_processors_do_not_spread_the_cpu_set_loaders() {
     // The guest's 6.12 CPU-set storm on copies at N = 4 had 5 loaders run into the failing
-    // inits of intel_uncore and intel_cstate themselves (ENODEV=5, EBUSY=3). Sharing two
+    // inits of intel_uncore and intel_cstate themselves (ENODEV=5, EBUSY=3). Sharing the
     // processors keeps the loaders in step (they all progress at the same rate), so the
     // model still has one ENODEV per failing module: contention is not what spread them.
     let p = Profile::builtin("tcg-haswell@6.12").unwrap();

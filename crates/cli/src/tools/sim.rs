@@ -1,17 +1,21 @@
 //! `modkit sim ...`: the kernel model's front-end.
 //!
 //! * `modkit sim storm --kernel VERSION --cpus N --profile NAME [--stats] [--json]`:
-//!   a udev coldplug storm (or, with `--module M --racers N`, a barrier race).
+//!   a udev coldplug storm (or, with `--module M --racers N`, a barrier race);
+//!   `--testbed-stalls` and `--testbed-scheduler` run it on the testbed's guest as the
+//!   validation does (`Stalls::TESTBED`, `GuestScheduler::TESTBED`).
 //! * `modkit sim sweep [--cpus LIST] [--kernels LIST] [--profile NAME] [--out DIR]
 //!   [--json]`: CPU counts across versions; a table, JSON, SVG and PNG plots and a
 //!   terminal plot.
 //! * `modkit sim profile --tree ROOT [--version VER] --name MACHINE [--out FILE]`: derives
 //!   a profile from a real tree, resolving the per-CPU MODALIASes through the module
 //!   database (depmod'd into a scratch directory when the tree has no indexes).
-//! * `modkit sim validate [FILE] [--repeats FILE[,FILE...]] [--seed-sets K] [--overcommit]`:
+//! * `modkit sim validate [FILE] [--repeats FILE[,FILE...]] [--seed-sets K] [--no-scheduler]`:
 //!   the model against the testbed's measurements, with the guest's repeated runs of the
-//!   storms timing decides (from every file given); with `--seed-sets`, also how often each row differs over K sets of
-//!   seeds; with `--overcommit`, the guest's late wake-ups (`Overcommit::TESTBED`).
+//!   storms timing decides (from every file given), run as the guest's scheduler ran them
+//!   (`GuestScheduler::TESTBED`); with `--seed-sets`, also how often each row differs over
+//!   K sets of seeds; with `--no-scheduler`, every task on a processor of its own, woken at
+//!   once (`GuestScheduler::NONE`).
 //!
 //! Errors are one line on stderr and exit status 1; usage errors exit 2.
 
@@ -55,12 +59,12 @@ const USAGE: &str =
 \x20             [--nosmt] [--nokaslr] [--kasan] [--ram-mib N] [--children-max N]\n\
 \x20             [--stress-ng N --module M [--seconds S]] [--kmod-sh 8|9 [--module M]]\n\
 \x20             [--userspace kmod30|kmod31|busybox] [--seed N] [--kasan-factor F]\n\
-\x20             [--testbed-stalls]\n\
+\x20             [--testbed-stalls] [--testbed-scheduler]\n\
        modkit sim sweep [--profile NAME] [--kernels LIST] [--cpus LIST] [--out DIR] [--json]\n\
 \x20             [--kasan [--kasan-factor F]] [--nosmt] [--threads N] [--seed N]\n\
        modkit sim profile --tree ROOT [--version VER] --name MACHINE [--out FILE]\n\
        modkit sim validate [RESULTS.json] [--repeats REPEATS.json[,MORE.json]] [--seed-sets K]\n\
-\x20             [--overcommit]\n";
+\x20             [--no-scheduler]\n";
 
 /// `modkit sim ARGS...`.
 pub fn main(argv: &[Vec<u8>]) -> i32 {
@@ -186,6 +190,7 @@ const STORM_FLAGS: &[&str] = &[
     "first-fails",
     "decompressed",
     "testbed-stalls",
+    "testbed-scheduler",
 ];
 const STORM_VALUES: &[&str] = &[
     "stress-ng",
@@ -216,6 +221,11 @@ fn storm(args: &[String]) -> Result<(), Failure> {
     apply_machine(&mut cfg, &a)?;
     if a.flag("testbed-stalls") {
         cfg.stalls = Some(modkit_sim::Stalls::TESTBED);
+    }
+    if a.flag("testbed-scheduler") {
+        let guest = modkit_sim::validate::GuestScheduler::TESTBED;
+        cfg.overcommit = guest.overcommit;
+        cfg.contention = guest.contention;
     }
     let userspace = match a.get("userspace") {
         Some(u) => Some(
@@ -318,10 +328,11 @@ fn read_results(path: &str) -> Result<Vec<modkit_sim::validate::Measurement>, Fa
 }
 
 fn validate(args: &[String]) -> Result<(), Failure> {
-    let a = Args::parse(args, &["json", "overcommit"], &["repeats", "seed-sets"])?;
-    let overcommit = a
-        .flag("overcommit")
-        .then_some(modkit_sim::Overcommit::TESTBED);
+    let a = Args::parse(args, &["json", "no-scheduler"], &["repeats", "seed-sets"])?;
+    let guest = match a.flag("no-scheduler") {
+        true => modkit_sim::validate::GuestScheduler::NONE,
+        false => modkit_sim::validate::GuestScheduler::TESTBED,
+    };
     let sets: Option<u64> = a.num("seed-sets")?;
     if sets == Some(0) {
         return Err(Failure::usage("--seed-sets: at least 1".to_owned()));
@@ -347,10 +358,10 @@ fn validate(args: &[String]) -> Result<(), Failure> {
         }
     }
     let seeds = modkit_sim::validate::SEEDS;
-    let outcome = modkit_sim::validate::validate_over(&records, seeds, overcommit);
+    let outcome = modkit_sim::validate::validate_over(&records, seeds, guest);
     stdout(format!("{}\n{}", outcome.table(), outcome.summary()).as_bytes());
     if let Some(k) = sets {
-        let sets = modkit_sim::validate::seed_sets(&records, k, overcommit);
+        let sets = modkit_sim::validate::seed_sets(&records, k, guest);
         stdout(format!("\n{}", sets.report()).as_bytes());
     }
     if outcome.failures() > 0 {
