@@ -58,16 +58,12 @@ fn key(m: &Measurement) -> String {
 /// seeds, run as the guest ran them: its vCPUs stall (`Stalls::TESTBED`, fitted to the
 /// guest's lone loads), a task woken while they are taken waits for one and the work
 /// shares the processors with the sampler (`GuestScheduler::TESTBED`). With other sets of
-/// seeds other rows differ (`modkit sim validate --seed-sets 32`, docs/model.md §3): 6.12
-/// `finit_module` on one file at N = 16 with 31 of 32, 6.1 kmod 30 at N = 4 with about
-/// half, the rest with at most 3.
+/// seeds other rows differ (`modkit sim validate --seed-sets 32`, docs/model.md §3): 6.1
+/// kmod 30 at N = 4 with about half, every other row with at most 3 of 32.
 /// * 6.1 kmod 30 at N = 4: the guest had 3–5 loaders run into a failing init, and kmod 30
 ///   found more modules LIVE (fewer EEXIST calls); the model's four loaders come apart
 ///   that far with only half the sets of seeds.
-/// * 6.12 `finit_module` on one file at N = 16: the counts agree; the model's peak (1,560–
-///   1,584 KiB) lies below the guest's (1,700–1,780): when aesni-intel's self-test threads
-///   give their stacks back.
-const KNOWN_DIFFERENCES: [&str; 2] = ["6.1 kmod cpu 4", "6.12 finit cpu 16"];
+const KNOWN_DIFFERENCES: [&str; 1] = ["6.1 kmod cpu 4"];
 
 #[test]
 fn reproduces_the_recorded_campaign_but_its_known_differences() {
