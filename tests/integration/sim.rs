@@ -49,33 +49,41 @@ fn storm_prints_the_debugfs_stats_of_the_kernel() {
     )));
 }
 
+/// The JSON report of 8 xfs racers on 6.1 (skylake-sp, 4 CPUs) with `seed` and `extra`
+/// options (`test` names the run's scratch directory).
+fn xfs_storm(test: &str, seed: &str, extra: Option<&str>) -> Option<serde_json::Value> {
+    let mut args = vec![
+        "storm",
+        "--kernel",
+        "6.1",
+        "--cpus",
+        "4",
+        "--profile",
+        "skylake-sp",
+        "--module",
+        "xfs",
+        "--racers",
+        "8",
+        "--seed",
+        seed,
+        "--json",
+    ];
+    args.extend(extra);
+    let out = run(test, "sim", &args)?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    Some(serde_json::from_slice(&out.stdout).expect("JSON"))
+}
+
 /// `--testbed-stalls` runs a storm on the testbed's machine (`Stalls::TESTBED`): the
 /// kernel's answers stay, the calls take longer.
 #[test]
 fn storm_with_testbed_stalls_takes_longer_with_the_same_answers() {
     let storm = |stalls: bool, seed: &str| {
-        let mut args = vec![
-            "storm",
-            "--kernel",
-            "6.1",
-            "--cpus",
-            "4",
-            "--profile",
-            "skylake-sp",
-            "--module",
-            "xfs",
-            "--racers",
-            "8",
-            "--seed",
+        xfs_storm(
+            "sim_storm_stalls",
             seed,
-            "--json",
-        ];
-        if stalls {
-            args.push("--testbed-stalls");
-        }
-        let out = run("sim_storm_stalls", "sim", &args)?;
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        Some(serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON"))
+            stalls.then_some("--testbed-stalls"),
+        )
     };
     let mut longer = 0;
     for seed in ["1", "2", "3"] {
@@ -97,26 +105,11 @@ fn storm_with_testbed_stalls_takes_longer_with_the_same_answers() {
 #[test]
 fn storm_with_the_testbed_scheduler_shares_the_processors() {
     let storm = |scheduler: bool| {
-        let mut args = vec![
-            "storm",
-            "--kernel",
-            "6.1",
-            "--cpus",
-            "4",
-            "--profile",
-            "skylake-sp",
-            "--module",
-            "xfs",
-            "--racers",
-            "8",
-            "--json",
-        ];
-        if scheduler {
-            args.push("--testbed-scheduler");
-        }
-        let out = run("sim_storm_scheduler", "sim", &args)?;
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        Some(serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON"))
+        xfs_storm(
+            "sim_storm_scheduler",
+            "1",
+            scheduler.then_some("--testbed-scheduler"),
+        )
     };
     let (Some(free), Some(shared)) = (storm(false), storm(true)) else {
         return;

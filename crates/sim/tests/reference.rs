@@ -329,22 +329,41 @@ fn the_guest_s_fourth_loader_waits_for_a_vcpu_and_overcommit_is_the_fit() {
     assert!(without < 0.5 * measured, "without the option {without:.3}");
 }
 
-/// Each module's fastest signature check in the guest's lone loads
-/// (testbed/phases.json, `cargo xtask vm phases --write`) against its `info->len` in bytes,
-/// on one kernel.
-fn fastest_signature_checks(phases: &[serde_json::Value], kernel: &str) -> Vec<(f64, f64)> {
+/// The guest's lone loads traced phase by phase (testbed/phases.json, `cargo xtask vm
+/// phases --write`), if recorded.
+fn phases() -> Option<Vec<serde_json::Value>> {
+    Some(serde_json::from_str(&recorded("phases.json")?).expect("JSON"))
+}
+
+/// Each module's fastest `phase` (a field of testbed/phases.json, in ms; a phase the load
+/// did not go through is 0 and left out) on one kernel, against `size` of the module's
+/// facts in bytes.
+fn fastest_phase(
+    phases: &[serde_json::Value],
+    kernel: &str,
+    phase: &str,
+    size: impl Fn(&modkit_sim::ModuleFacts) -> u64,
+) -> Vec<(f64, f64)> {
     let profile = Profile::builtin(&format!("tcg-haswell@{kernel}")).expect("profile");
     let mut fastest: std::collections::BTreeMap<String, f64> = Default::default();
     for r in phases.iter().filter(|r| r["kernel"] == kernel) {
-        let ms = r["signature_ms"].as_f64().expect("signature_ms");
-        let module = r["module"].as_str().expect("module").to_owned();
-        let best = fastest.entry(module).or_insert(f64::MAX);
-        *best = best.min(ms);
+        let ms = r[phase].as_f64().unwrap_or_else(|| panic!("{phase}"));
+        if ms > 0.0 {
+            let module = r["module"].as_str().expect("module").to_owned();
+            let best = fastest.entry(module).or_insert(f64::MAX);
+            *best = best.min(ms);
+        }
     }
     fastest
         .into_iter()
-        .filter_map(|(m, ms)| Some((profile.module(&m)?.info_len() as f64, ms)))
+        .filter_map(|(m, ms)| Some((size(profile.module(&m)?) as f64, ms)))
         .collect()
+}
+
+/// Each module's fastest signature check in the guest's lone loads against its
+/// `info->len` in bytes, on one kernel.
+fn fastest_signature_checks(phases: &[serde_json::Value], kernel: &str) -> Vec<(f64, f64)> {
+    fastest_phase(phases, kernel, "signature_ms", |m| m.info_len())
 }
 
 /// Least squares `y = a + b·x`: (a, b).
@@ -379,10 +398,9 @@ fn rsa_line(phases: &[serde_json::Value]) -> (f64, f64, f64) {
 /// above 6.1's too.
 #[test]
 fn the_signature_costs_are_the_fit_of_the_guest_s_traced_loads() {
-    let Some(text) = recorded("phases.json") else {
+    let Some(phases) = phases() else {
         return;
     };
-    let phases: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
     let (rsa_ms, ms_per_byte, guest_per_model) = rsa_line(&phases);
     let timing = modkit_sim::Timing::default();
     let ecdsa: Vec<f64> = fastest_signature_checks(&phases, "6.12")
@@ -438,25 +456,11 @@ fn the_signature_costs_are_the_fit_of_the_guest_s_traced_loads() {
 /// 13 ms) is left out of the model (`Timing::decompress_mb_s`).
 #[test]
 fn the_xz_rate_is_the_slope_of_the_guest_s_traced_decompressions() {
-    let Some(text) = recorded("phases.json") else {
+    let Some(phases) = phases() else {
         return;
     };
-    let phases: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON");
     let (_, _, guest_per_model) = rsa_line(&phases);
-    let profile = Profile::builtin("tcg-haswell@6.12").expect("profile");
-    let mut fastest: std::collections::BTreeMap<String, f64> = Default::default();
-    for r in phases.iter().filter(|r| r["kernel"] == "6.12") {
-        let ms = r["decompress_ms"].as_f64().expect("decompress_ms");
-        if ms > 0.0 {
-            let best = fastest.entry(r["module"].as_str().expect("module").to_owned());
-            let best = best.or_insert(f64::MAX);
-            *best = best.min(ms);
-        }
-    }
-    let points: Vec<(f64, f64)> = fastest
-        .iter()
-        .filter_map(|(m, &ms)| Some((profile.module(m)?.image_size as f64, ms)))
-        .collect();
+    let points = fastest_phase(&phases, "6.12", "decompress_ms", |m| m.image_size);
     assert!(points.len() >= 12, "{} decompressed modules", points.len());
     let (fixed_ms, ms_per_byte) = line(&points);
     let guest_mb_s = 1e-3 / ms_per_byte;
