@@ -470,6 +470,11 @@ fn the_sweep_marks_where_the_module_area_runs_out() {
         .any(|p| p["version"] == "6.1" && p["cpus"] == 448 && p["enomem"].as_u64() > Some(0)));
 }
 
+/// How many rows of `validate`'s table differ from the measurement.
+fn differing_rows(table: &str) -> usize {
+    table.lines().filter(|l| l.ends_with("| **no** |")).count()
+}
+
 /// The text of docs/model.md between `<!-- NAME:begin (...) -->` and `<!-- NAME:end -->`.
 fn model_md_block(name: &str, command: &str) -> String {
     let doc = std::fs::read_to_string(workspace_root().join("docs/model.md")).unwrap();
@@ -507,7 +512,7 @@ fn docs_model_md_shows_how_often_each_row_differs_over_seed_sets() {
     };
     let stdout = text(&out.stdout);
     let sets = &stdout[stdout.find("over 32 sets").expect("the seed sets' report")..];
-    let table_differ = stdout.lines().filter(|l| l.ends_with("| **no** |")).count();
+    let table_differ = differing_rows(&stdout);
     let first_set = sets
         .split("rows that differ per set ")
         .nth(1)
@@ -547,12 +552,7 @@ fn validate_without_the_scheduler_runs_every_task_on_its_own_processor() {
     assert!(!text(&free.stderr).contains("panicked"));
     assert!(text(&free.stdout).contains(" records: "));
     assert_ne!(text(&scheduled.stdout), text(&free.stdout));
-    let differing = |out: &std::process::Output| {
-        text(&out.stdout)
-            .lines()
-            .filter(|l| l.ends_with("| **no** |"))
-            .count()
-    };
+    let differing = |out: &std::process::Output| differing_rows(&text(&out.stdout));
     assert!(
         differing(&free) > differing(&scheduled),
         "{} rows differ without the scheduler, {} with",

@@ -961,6 +961,12 @@ impl GuestScheduler {
         overcommit: None,
         contention: None,
     };
+
+    /// Sets `cfg`'s late wake-ups and contention to this scheduler's.
+    pub fn apply(self, cfg: &mut Config) {
+        cfg.overcommit = self.overcommit;
+        cfg.contention = self.contention;
+    }
 }
 
 /// Runs the model for one record with jitter seed `seed`.
@@ -983,8 +989,7 @@ pub fn run_record_with(
     let mut cfg = Config::new(version, 4);
     cfg.seed = seed;
     cfg.stalls = Some(Stalls::TESTBED);
-    cfg.overcommit = guest.overcommit;
-    cfg.contention = guest.contention;
+    guest.apply(&mut cfg);
     workload::run(&profile, cfg, &workload_of(m, &profile)).map_err(|e| e.to_string())
 }
 
@@ -1042,6 +1047,12 @@ impl SeedSets {
         self.outcomes.iter().map(Outcome::failures).collect()
     }
 
+    /// How many rows differ per set, on average (0 without sets).
+    pub fn mean_failures(&self) -> f64 {
+        let failures = self.failures();
+        failures.iter().sum::<usize>() as f64 / failures.len().max(1) as f64
+    }
+
     /// Per row that differs with some set: in how many sets it differs, most first.
     pub fn differing(&self) -> Vec<(String, usize)> {
         let Some(first) = self.outcomes.first() else {
@@ -1063,7 +1074,7 @@ impl SeedSets {
     pub fn report(&self) -> String {
         let failures = self.failures();
         let sets = failures.len();
-        let mean = failures.iter().sum::<usize>() as f64 / sets.max(1) as f64;
+        let mean = self.mean_failures();
         let (lo, hi) = (
             failures.iter().min().copied().unwrap_or(0),
             failures.iter().max().copied().unwrap_or(0),

@@ -491,8 +491,7 @@ fn the_guest_s_processors_are_the_fit_of_the_validation() {
             }),
             ..GuestScheduler::TESTBED
         };
-        let failures = modkit_sim::validate::seed_sets(&records, 8, guest).failures();
-        failures.iter().sum::<usize>() as f64 / failures.len() as f64
+        modkit_sim::validate::seed_sets(&records, 8, guest).mean_failures()
     };
     let fit = modkit_sim::Contention::TESTBED.processors;
     let (fewer, ours, more) = (

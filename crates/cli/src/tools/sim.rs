@@ -223,9 +223,7 @@ fn storm(args: &[String]) -> Result<(), Failure> {
         cfg.stalls = Some(modkit_sim::Stalls::TESTBED);
     }
     if a.flag("testbed-scheduler") {
-        let guest = modkit_sim::validate::GuestScheduler::TESTBED;
-        cfg.overcommit = guest.overcommit;
-        cfg.contention = guest.contention;
+        modkit_sim::validate::GuestScheduler::TESTBED.apply(&mut cfg);
     }
     let userspace = match a.get("userspace") {
         Some(u) => Some(
