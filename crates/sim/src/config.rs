@@ -59,6 +59,12 @@ pub struct Timing {
     pub user_decompress_mb_s: f64,
     /// fork + exec of a usermode helper (`call_modprobe`).
     pub exec_ns: Ns,
+    /// An exec'd modprobe's start, as CPU work: exec, libkmod's context, the
+    /// configuration and the index lookups before its first system call. The guest's
+    /// lone kmod 30 modprobe of its CPU's modalias takes MEASURED guest ms from exec to
+    /// its first call (testbed/kmod-calls.txt), in lone loads as the late wake-ups are.
+    /// udev's workers load in-process and do not pay it.
+    pub modprobe_start_ns: Ns,
     /// How long the kernel threads a module's `init` starts (`init_threads` of its
     /// profile) keep their stacks after the load returns: about 2 s in the guest's
     /// CPU-set storm (testbed/vmalloc-by-caller.md, traced), in model time.
@@ -89,6 +95,7 @@ impl Default for Timing {
             userspace_ns: 500_000,
             user_decompress_mb_s: 60.0,
             exec_ns: 3_000_000,
+            modprobe_start_ns: 7_100_000,
             thread_exit_ns: 200_000_000,
         }
     }

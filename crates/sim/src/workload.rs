@@ -191,6 +191,8 @@ struct Task {
     delete: Option<ModId>,
     done: bool,
     failed: bool,
+    /// An exec'd modprobe has done its start (`Timing::modprobe_start_ns`).
+    started: bool,
 }
 
 impl Task {
@@ -210,6 +212,7 @@ impl Task {
             delete: None,
             done: false,
             failed: false,
+            started: false,
         }
     }
 }
@@ -637,6 +640,13 @@ impl Driver {
         }
     }
 
+    /// Whether `t` is a modprobe exec'd by the workload that has not yet run its start
+    /// (udev's workers load through libkmod in-process, no exec).
+    fn starts_exec(&self, t: usize) -> bool {
+        let task = &self.tasks[t];
+        matches!(task.kind, Kind::Modprobe) && !task.udev_worker && !task.started
+    }
+
     /// The next action of a modprobe-like task: skip LIVE modules, insert the next one.
     fn step(&mut self, t: usize) {
         if matches!(self.tasks[t].kind, Kind::Racer) {
@@ -655,6 +665,11 @@ impl Driver {
             self.tasks[t].pending = Some(Syscall::Finit { file, flags: 0 });
             let entry = self.eng.cfg.timing.entry_ns;
             return self.eng.task_work(t, entry);
+        }
+        if self.starts_exec(t) {
+            self.tasks[t].started = true;
+            let start = self.eng.cfg.timing.modprobe_start_ns;
+            return self.eng.task_work(t, start);
         }
         loop {
             let task = &self.tasks[t];

@@ -512,3 +512,38 @@ fn the_signature_s_algorithm_sets_what_verifying_it_costs() {
     assert_eq!(lone(Some("rsa")) - unsigned, t.rsa_verify_ns);
     assert_eq!(lone(Some("ecdsa")) - unsigned, t.ecdsa_verify_ns);
 }
+
+/// An exec'd modprobe reaches its first call `Timing::modprobe_start_ns` later (exec,
+/// libkmod's context and lookups, as CPU work); udev's workers load in-process and start
+/// at once.
+#[test]
+fn an_exec_d_modprobe_starts_before_its_first_call_and_udev_s_workers_do_not() {
+    let p = Profile::builtin("skylake-sp@6.1").unwrap();
+    let first_calls = |w: &Workload, start_ns: u64| {
+        let mut cfg = Config::new(Version::V6_1, 4);
+        cfg.timing.jitter = 0.0;
+        cfg.timing.modprobe_start_ns = start_ns;
+        run(&p, cfg, w).unwrap().first_call_ms
+    };
+    let mut modprobe = racer(1, false, 0);
+    if let Workload::Racer { exec, .. } = &mut modprobe {
+        *exec = Some(modkit_sim::workload::Userspace::Kmod31);
+    }
+    let start_ms = modkit_sim::Timing::default().modprobe_start_ns as f64 / 1e6;
+    let (with, without) = (
+        first_calls(&modprobe, modkit_sim::Timing::default().modprobe_start_ns),
+        first_calls(&modprobe, 0),
+    );
+    assert!(
+        (with[0] - without[0] - start_ms).abs() < 1e-6,
+        "the first call at {with:?} ms with a start of {start_ms} ms, {without:?} without"
+    );
+    let coldplug = Workload::Coldplug {
+        userspace: modkit_sim::workload::Userspace::Kmod31,
+    };
+    assert_eq!(
+        first_calls(&coldplug, 50_000_000),
+        first_calls(&coldplug, 0),
+        "udev's workers do not exec modprobe"
+    );
+}
