@@ -569,6 +569,7 @@ fn docs_model_md_shows_what_validate_prints() {
         return;
     };
     assert!(!text(&out.stderr).contains("panicked"));
+    assert!(out.status.success(), "a row differs: {}", text(&out.stderr));
     let command = "modkit sim validate testbed/results.json --repeats testbed/repeats.json,testbed/call-times.json";
     assert!(
         model_md_block("validate", command) == text(&out.stdout),

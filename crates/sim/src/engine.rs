@@ -318,7 +318,7 @@ impl Engine {
         let mem = Memory::new(cfg.kaslr, cfg.kasan, offset, cfg.rox_recollapse);
         let cpu = cfg
             .contention
-            .map(|c| Sharing::new(c.processors, c.background));
+            .map(|c| Sharing::new(c.processors, c.user_processors, c.background));
         Engine {
             cfg,
             modules: Vec::new(),

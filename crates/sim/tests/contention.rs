@@ -55,6 +55,7 @@ fn enough_processors_change_nothing() {
     let p = Profile::builtin("tcg-haswell@6.12").unwrap();
     let plenty = Some(Contention {
         processors: 64,
+        user_processors: 64,
         background: 1,
     });
     for w in [
@@ -83,6 +84,7 @@ fn contended_processors_stretch_a_storm_deterministically() {
     let free = run(&p, with(Version::V6_1, None), &w).unwrap();
     let one = Some(Contention {
         processors: 1,
+        user_processors: 1,
         background: 1,
     });
     let shared = run(&p, with(Version::V6_1, one), &w).unwrap();
@@ -112,6 +114,7 @@ fn user_space_work_shares_the_processors_too() {
     let free = run(&p, with(Version::V6_12, None), &w).unwrap();
     let one = Some(Contention {
         processors: 1,
+        user_processors: 1,
         background: 1,
     });
     let shared = run(&p, with(Version::V6_12, one), &w).unwrap();

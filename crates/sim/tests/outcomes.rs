@@ -474,6 +474,7 @@ fn a_vcpu_stays_taken_while_its_work_is_shared() {
         });
         cfg.contention = Some(modkit_sim::Contention {
             processors,
+            user_processors: processors,
             background: 1,
         });
         let mut starts = run(&p, cfg, &racer(4, false, 0)).unwrap().first_call_ms;
