@@ -59,11 +59,12 @@ pub struct Timing {
     pub user_decompress_mb_s: f64,
     /// fork + exec of a usermode helper (`call_modprobe`).
     pub exec_ns: Ns,
-    /// An exec'd modprobe's start, as CPU work: exec, libkmod's context, the
+    /// An exec'd modprobe's start, as user-space CPU work: exec, libkmod's context, the
     /// configuration and the index lookups before its first system call. The guest's
-    /// lone kmod 30 modprobe of its CPU's modalias takes MEASURED guest ms from exec to
-    /// its first call (testbed/kmod-calls.txt), in lone loads as the late wake-ups are.
-    /// udev's workers load in-process and do not pay it.
+    /// lone kmod 30 modprobe of its CPU's modalias enters its first call 70–93 ms after
+    /// its exec (6.1, median 75; testbed/kmod-calls.txt): 0.98 of the guest's median lone
+    /// load, 7.6 ms of the model's 7.8, less `userspace_ns`. `tests/reference.rs` refits
+    /// it. udev's workers load in-process and do not pay it.
     pub modprobe_start_ns: Ns,
     /// How long the kernel threads a module's `init` starts (`init_threads` of its
     /// profile) keep their stacks after the load returns: about 2 s in the guest's
@@ -236,16 +237,15 @@ pub struct Contention {
 impl Contention {
     /// The testbed's guest, in processors of a lone load's speed (the timing is calibrated
     /// on lone loads): its 4 vCPUs run as host threads on 2 host cores, so it executes
-    /// like something between 2 and 4 of them, shared with the sampler's tight loop. For
-    /// the work in the kernel the records choose: with the late wake-ups
-    /// (`Overcommit::TESTBED`), the measured timing and user space on 2, kernel work on 2,
-    /// 3 and 4 processors leaves 0.81, 0.53 and 1.19 validation rows differing on average over 32
-    /// sets of seeds; `tests/reference.rs` checks 3 against 2 and 4. User space runs as
-    /// on the host's 2 cores: 4 kmod modprobes reach their first calls 2.4 (6.1) and 2.6
-    /// (6.12) times as late as a lone one in the guest (testbed/kmod-calls.txt); with 2
-    /// the model's come 2.65 and 2.43 times as late, with 3 1.9 and 1.7
-    /// (`tests/reference.rs`). The validation runs with it
-    /// (`validate::GuestScheduler::TESTBED`).
+    /// like something between 2 and 4 of them, shared with the sampler's tight loop.
+    /// User space runs as on the host's 2 cores: 4 kmod modprobes reach their first calls
+    /// 2.4 (6.1) and 2.6 (6.12) times as late as a lone one in the guest
+    /// (testbed/kmod-calls.txt); with 2 the model's come 2.65 and 2.43 times as late,
+    /// with 3 1.9 and 1.7. For kernel work the records choose: with the late wake-ups
+    /// (`Overcommit::TESTBED`), the measured timing and user space on 2, kernel work on
+    /// 2, 3 and 4 processors leaves 0.81, 0.53 and 1.19 validation rows differing on
+    /// average over 32 sets of seeds. `tests/reference.rs` checks both. The validation
+    /// runs with it (`validate::GuestScheduler::TESTBED`).
     pub const TESTBED: Contention = Contention {
         processors: 3,
         user_processors: 2,
