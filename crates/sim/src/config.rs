@@ -57,14 +57,14 @@ pub struct Timing {
     pub userspace_ns: Ns,
     /// Userspace xz decompression (kmod 30, BusyBox), output bytes.
     pub user_decompress_mb_s: f64,
-    /// fork + exec of a usermode helper (`call_modprobe`).
-    pub exec_ns: Ns,
     /// An exec'd modprobe's start, as user-space CPU work: exec, libkmod's context, the
     /// configuration and the index lookups before its first system call. The guest's
     /// lone kmod 30 modprobe of its CPU's modalias enters its first call 70–93 ms after
     /// its exec (6.1, median 75; testbed/kmod-calls.txt): 0.98 of the guest's median lone
     /// load, 7.6 ms of the model's 7.8, less `userspace_ns`. `tests/reference.rs` refits
-    /// it. udev's workers load in-process and do not pay it.
+    /// it. The kernel's usermode-helper modprobes (`call_modprobe`) pay it too (the guest's,
+    /// finding nothing to load, run 50–165 ms from exec to exit); udev's workers load
+    /// in-process and do not.
     pub modprobe_start_ns: Ns,
     /// How long the kernel threads a module's `init` starts (`init_threads` of its
     /// profile) keep their stacks after the load returns: about 2 s in the guest's
@@ -95,7 +95,6 @@ impl Default for Timing {
             wake_ns: 20_000,
             userspace_ns: 500_000,
             user_decompress_mb_s: 60.0,
-            exec_ns: 3_000_000,
             modprobe_start_ns: 7_100_000,
             thread_exit_ns: 200_000_000,
         }

@@ -620,8 +620,9 @@ impl Driver {
             slot: true,
             timed_out: false,
         };
-        let exec = self.eng.cfg.timing.exec_ns;
-        self.eng.task_work(t, exec);
+        // call_modprobe: the usermode helper's modprobe starts like any exec'd one.
+        let start = self.eng.cfg.timing.modprobe_start_ns;
+        self.eng.task_work(t, start);
     }
 
     fn release_slot(&mut self) {
