@@ -470,6 +470,14 @@ fn the_xz_rate_is_the_slope_of_the_guest_s_traced_decompressions() {
     );
 }
 
+/// The testbed's guest scheduler with `contention` instead of `Contention::TESTBED`.
+fn testbed_with(contention: modkit_sim::Contention) -> GuestScheduler {
+    GuestScheduler {
+        contention: Some(contention),
+        ..GuestScheduler::TESTBED
+    }
+}
+
 /// The testbed guest's processors (`Contention::TESTBED`, in lone-load speed) are the
 /// fit of the validation: its 4 vCPUs run on 2 host cores, and over 8 sets of seeds 3
 /// processors leave no more rows differing than 2 or 4 (with the late wake-ups).
@@ -481,13 +489,10 @@ fn the_guest_s_processors_are_the_fit_of_the_validation() {
     let mut records = spec_reference();
     records.extend(campaign);
     let mean_differing = |processors: u32| {
-        let guest = GuestScheduler {
-            contention: Some(modkit_sim::Contention {
-                processors,
-                ..modkit_sim::Contention::TESTBED
-            }),
-            ..GuestScheduler::TESTBED
-        };
+        let guest = testbed_with(modkit_sim::Contention {
+            processors,
+            ..modkit_sim::Contention::TESTBED
+        });
         modkit_sim::validate::seed_sets(&records, 8, guest).mean_failures()
     };
     let fit = modkit_sim::Contention::TESTBED.processors;
@@ -605,12 +610,11 @@ fn user_space_work_shares_the_guest_s_two_host_cores() {
     let (Some(starts), Some(records)) = (kmod_starts(), campaign()) else {
         return;
     };
-    let with_user = |user_processors: u32| GuestScheduler {
-        contention: Some(modkit_sim::Contention {
+    let with_user = |user_processors: u32| {
+        testbed_with(modkit_sim::Contention {
             user_processors,
             ..modkit_sim::Contention::TESTBED
-        }),
-        ..GuestScheduler::TESTBED
+        })
     };
     let kernel_processors = modkit_sim::Contention::TESTBED.processors;
     for (release, kernel) in [("6.1.0-57-amd64", "6.1"), ("6.12.118+deb13-amd64", "6.12")] {
